@@ -1,0 +1,170 @@
+// exchange -> adapter -> price -> attribution -> row. Runs after the response has been delivered
+// (cold path): nothing here can delay a byte to the client, and nothing here may throw into a socket
+// handler — a failure becomes a row with a reason, and a log line.
+import { randomUUID } from 'node:crypto';
+import type { Exchange, Outcome } from '../core/exchange.js';
+import type { Logger } from '../core/log.js';
+import { parsedNothing, type ParsedUsage, type RequestKind } from '../core/parsed.js';
+import type { MeteredHost } from '../core/providers.js';
+import type { RequestRow } from '../core/request-row.js';
+import { storablePath } from '../core/sanitize.js';
+import type { UsageRecord } from '../core/usage.js';
+import type { Adapter } from '../adapters/types.js';
+import type { Attribution } from './attribution/index.js';
+
+export interface Quote {
+  costMinor: number | null;
+  ratesSource: string | null;
+  reason: string | null;
+}
+
+export type Pricer = (provider: string, model: string | null, records: UsageRecord[], requestedAt: Date, serviceTier: string | null) => Quote;
+
+export interface MeterDeps {
+  price: Pricer;
+  enqueue: (row: RequestRow) => void;
+  log: Logger;
+  /** How long a row waits for the client-process lookup before it is written as `unresolved`. */
+  attributionTimeoutMs: number;
+  defaultProject: string;
+}
+
+export interface FinishedExchange {
+  exchange: Exchange;
+  metered: MeteredHost;
+  adapter: Adapter;
+  kind: RequestKind;
+  outcome: Outcome;
+  /** Why the exchange did not complete: client_aborted, upstream_aborted, upstream_unreachable, ... */
+  failure: string | null;
+  stream: boolean;
+  requestedAt: Date;
+  latencyMs: number | null;
+  ttfbMs: number | null;
+  attribution: Promise<Attribution>;
+  undecodable: string | null;
+}
+
+export function requestedModel(requestJson: unknown): string | null {
+  if (requestJson && typeof requestJson === 'object' && 'model' in requestJson) {
+    const m = (requestJson as { model?: unknown }).model;
+    if (typeof m === 'string' && m) return m;
+  }
+  return null;
+}
+
+export function requestStreams(requestJson: unknown): boolean {
+  return !!(requestJson && typeof requestJson === 'object' && (requestJson as { stream?: unknown }).stream === true);
+}
+
+function safeParse(adapter: Adapter, exchange: Exchange): ParsedUsage {
+  try {
+    return adapter.parse(exchange);
+  } catch (err) {
+    return parsedNothing(`adapter ${adapter.id} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(fallback);
+      },
+    );
+  });
+}
+
+export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promise<RequestRow> {
+  const { exchange } = f;
+  const parsed = f.undecodable ? parsedNothing(f.undecodable) : safeParse(f.adapter, exchange);
+  const modelRequested = requestedModel(exchange.requestJson);
+  const model = parsed.model ?? modelRequested;
+  const completedAt = new Date();
+
+  let quote: Quote;
+  if (f.metered.provider === 'selftest') {
+    quote = { costMinor: 0, ratesSource: 'selftest', reason: null };
+  } else if (parsed.usage === null) {
+    quote = { costMinor: null, ratesSource: null, reason: parsed.reason ?? 'no usage in response' };
+  } else {
+    try {
+      quote = deps.price(f.metered.provider, model, parsed.records, f.requestedAt, parsed.serviceTier);
+    } catch (err) {
+      quote = { costMinor: null, ratesSource: null, reason: `pricing failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+
+  const fallback: Attribution = { slug: deps.defaultProject, rule: 'unresolved', clientPid: null, clientName: null };
+  const who = await withTimeout(f.attribution, deps.attributionTimeoutMs, fallback);
+  const status = exchange.response.status;
+  const errorClass = parsed.errorClass ?? f.failure ?? (status >= 400 ? `http_${status}` : null);
+  const complete = parsed.tokensComplete && f.outcome === 'completed' && !exchange.response.truncated;
+  const u = parsed.usage;
+
+  const row: RequestRow = {
+    id: randomUUID(),
+    projectSlug: who.slug,
+    provider: f.metered.provider,
+    mode: f.metered.mode,
+    requestKind: f.kind,
+    host: exchange.host,
+    path: storablePath(exchange.path),
+    model,
+    modelRequested,
+    statusCode: status > 0 ? status : null,
+    errorClass,
+    stream: f.stream,
+    inputTokens: u ? u.inputTokens : null,
+    cacheReadTokens: u ? u.cacheReadTokens : null,
+    cacheWrite5mTokens: u ? u.cacheWrite5mTokens : null,
+    cacheWrite1hTokens: u ? u.cacheWrite1hTokens : null,
+    outputTokens: u ? u.outputTokens : null,
+    thinkingTokens: u ? u.thinkingTokens : null,
+    webSearchRequests: u ? u.webSearchRequests : null,
+    costUsdMinorUnits: quote.costMinor,
+    costReason: quote.costMinor === null ? quote.reason : null,
+    ratesSource: quote.ratesSource,
+    serviceTier: parsed.serviceTier,
+    latencyMs: f.latencyMs,
+    ttfbMs: f.ttfbMs,
+    tokensComplete: complete,
+    usageSource: parsed.usageSource,
+    outcome: f.outcome,
+    attributionRule: who.rule,
+    clientPid: who.clientPid,
+    clientName: who.clientName,
+    providerRequestId: parsed.providerRequestId,
+    usageJson: parsed.usageJson === null || parsed.usageJson === undefined ? null : JSON.stringify(parsed.usageJson),
+    requestedAt: f.requestedAt.toISOString(),
+    completedAt: completedAt.toISOString(),
+  };
+  deps.enqueue(row);
+  deps.log.info('attribution.resolved', { request_id: row.id, project: row.projectSlug, rule: row.attributionRule, client_pid: row.clientPid, client_name: row.clientName });
+  deps.log.info('intercept.complete', {
+    request_id: row.id,
+    host: row.host,
+    path: row.path,
+    provider: row.provider,
+    model: row.model,
+    status: row.statusCode,
+    outcome: row.outcome,
+    error_class: row.errorClass,
+    stream: row.stream,
+    input_tokens: row.inputTokens,
+    output_tokens: row.outputTokens,
+    cache_read_tokens: row.cacheReadTokens,
+    cost_usd_minor_units: row.costUsdMinorUnits,
+    tokens_complete: row.tokensComplete,
+    duration_ms: f.latencyMs,
+    ttfb_ms: f.ttfbMs,
+    project: row.projectSlug,
+  });
+  return row;
+}

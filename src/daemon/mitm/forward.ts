@@ -1,0 +1,207 @@
+// Forward one decrypted request upstream and stream the answer back through a tap (STYLE §2):
+// pipeline(upstream, tap, client). The tap passes every chunk on unchanged and hands a copy to the
+// bounded observer; pipeline carries aborts and back-pressure. Metering happens after the last byte.
+import type { Agent } from 'node:https';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream';
+import type { Exchange, Outcome } from '../../core/exchange.js';
+import type { RequestKind } from '../../core/parsed.js';
+import type { MeteredHost } from '../../core/providers.js';
+import type { Adapter } from '../../adapters/types.js';
+import type { Attribution } from '../attribution/index.js';
+import type { FinishedExchange } from '../meter.js';
+import { requestStreams } from '../meter.js';
+import { flatten, forwardableRawHeaders, headerMap } from './headers.js';
+import { isEventStream, ResponseObserver } from './observer.js';
+
+/** Request bodies are copied for the model name and stream flag only, up to this size. */
+const MAX_REQUEST_CAPTURE = 2 * 1024 * 1024;
+
+export interface ConnContext {
+  host: string;
+  port: number;
+  metered: MeteredHost;
+  attribution: Promise<Attribution>;
+  /** Answered in-process over loopback HTTP instead of the internet (the self-test host). */
+  local: { port: number; agent: HttpAgent } | null;
+}
+
+export interface ForwardDeps {
+  agent: Agent;
+  /** True while the daemon drains for shutdown: answer, then close the connection. */
+  draining: () => boolean;
+  onFinished: (f: FinishedExchange) => void;
+  onPassthroughRequest: () => void;
+  inFlight: { add(p: Promise<void>): void };
+}
+
+export interface Match {
+  adapter: Adapter;
+  kind: RequestKind;
+}
+
+class Tap extends Transform {
+  firstByteAt: number | null = null;
+  constructor(private readonly observer: ResponseObserver | null) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.firstByteAt === null) this.firstByteAt = performance.now();
+    if (this.observer) {
+      try {
+        this.observer.write(chunk);
+      } catch {
+        // The observer is best-effort; the client's bytes are not.
+      }
+    }
+    cb(null, chunk);
+  }
+}
+
+class RequestCopy extends Transform {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  overflow = false;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (!this.overflow) {
+      if (this.size + chunk.length > MAX_REQUEST_CAPTURE) {
+        this.overflow = true;
+        this.chunks.length = 0;
+      } else {
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+      }
+    }
+    cb(null, chunk);
+  }
+  json(): unknown {
+    if (this.overflow || this.size === 0) return null;
+    try {
+      return JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8'));
+    } catch {
+      return null;
+    }
+  }
+}
+
+export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match: Match | null, deps: ForwardDeps): void {
+  const started = performance.now();
+  const requestedAt = new Date();
+  const method = req.method ?? 'GET';
+  const path = req.url ?? '/';
+  res.sendDate = false;
+  if (deps.draining()) res.shouldKeepAlive = false;
+  if (!match) deps.onPassthroughRequest();
+
+  const headers = flatten(forwardableRawHeaders(req.rawHeaders, { meteredAcceptEncoding: match !== null }));
+  const upReq = ctx.local
+    ? httpRequest({ host: '127.0.0.1', port: ctx.local.port, method, path, headers, agent: ctx.local.agent, setHost: false })
+    : httpsRequest({ host: ctx.host, port: ctx.port, method, path, headers, agent: deps.agent, servername: ctx.host, setHost: false });
+  const copy = match ? new RequestCopy() : null;
+
+  let settle!: () => void;
+  const done = new Promise<void>((resolve) => (settle = resolve));
+  deps.inFlight.add(done);
+  let finished = false;
+  const finish = (outcome: Outcome, failure: string | null, status: number, resHeaders: Record<string, string>, observer: ResponseObserver | null, tap: Tap | null): void => {
+    if (finished) return;
+    finished = true;
+    if (!match) {
+      settle();
+      return;
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const ttfbMs = tap?.firstByteAt != null ? Math.round(tap.firstByteAt - started) : null;
+    void (async () => {
+      const obs = observer ? await observer.finish() : null;
+      const requestJson = copy?.json() ?? null;
+      const exchange: Exchange = {
+        host: ctx.host,
+        method,
+        path,
+        requestJson,
+        response: {
+          status,
+          headers: resHeaders,
+          bodyText: obs?.bodyText ?? null,
+          events: obs?.events ?? null,
+          truncated: obs?.truncated ?? false,
+          outcome,
+        },
+      };
+      deps.onFinished({
+        exchange,
+        metered: ctx.metered,
+        adapter: match.adapter,
+        kind: match.kind,
+        outcome,
+        failure,
+        stream: obs?.events != null || requestStreams(requestJson),
+        requestedAt,
+        latencyMs,
+        ttfbMs,
+        attribution: ctx.attribution,
+        undecodable: obs?.undecodable ?? null,
+      });
+    })().finally(settle);
+  };
+
+  upReq.on('response', (ures: IncomingMessage) => {
+    const status = ures.statusCode ?? 0;
+    const resHeaders = headerMap(ures.rawHeaders);
+    const outHeaders = flatten(forwardableRawHeaders(ures.rawHeaders, { meteredAcceptEncoding: false }));
+    try {
+      res.writeHead(status, ures.statusMessage, outHeaders);
+    } catch {
+      // Headers the client side refuses (invalid characters): nothing sane to forward.
+      res.destroy();
+      ures.destroy();
+      finish('failed', 'bad_upstream_headers', status, resHeaders, null, null);
+      return;
+    }
+    const observer = match
+      ? new ResponseObserver({ contentType: resHeaders['content-type'] ?? '', contentEncoding: resHeaders['content-encoding'] ?? '' })
+      : null;
+    const tap = new Tap(observer);
+    let clientGone = false;
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone = true;
+    });
+    pipeline(ures, tap, res, (err) => {
+      if (!err && ures.complete) finish('completed', null, status, resHeaders, observer, tap);
+      else finish('aborted', clientGone ? 'client_aborted' : 'upstream_aborted', status, resHeaders, observer, tap);
+    });
+  });
+
+  upReq.on('error', (err: NodeJS.ErrnoException) => {
+    if (res.headersSent) return; // pipeline reports mid-body failures.
+    const clientGone = req.destroyed && !req.complete;
+    if (!clientGone && !res.destroyed) {
+      const body = JSON.stringify({
+        error: { type: 'upstream_unreachable', message: `halton-meter: cannot reach ${ctx.host}:${ctx.port} (${err.code ?? err.message})` },
+      });
+      res.shouldKeepAlive = false;
+      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-halton-meter-error': 'upstream_unreachable' });
+      res.end(body);
+    }
+    finish(clientGone ? 'aborted' : 'failed', clientGone ? 'client_aborted' : 'upstream_unreachable', 0, {}, null, null);
+  });
+
+  // The client leaving before the response started: stop the upstream request too.
+  res.once('close', () => {
+    if (!res.headersSent) upReq.destroy();
+  });
+
+  // Not pipeline(): it would destroy the client's socket when the upstream fails, and the client is
+  // owed a 502 on that socket.
+  req.on('error', () => upReq.destroy());
+  upReq.on('error', () => req.unpipe());
+  if (copy) req.pipe(copy).pipe(upReq);
+  else req.pipe(upReq);
+}
+
+export function eventStreamHeaders(contentType: string): boolean {
+  return isEventStream(contentType);
+}

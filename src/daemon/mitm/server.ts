@@ -1,0 +1,177 @@
+// The intercepting listener on the internal port. CONNECT to a metered host: answer 200, terminate
+// TLS with a leaf from the meter's CA, and serve the decrypted HTTP/1.1 through forward.ts. CONNECT
+// to anything else: a raw tunnel (the edge normally keeps those to itself).
+import { Agent as HttpAgent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { TLSSocket, connect as tlsConnect, type SecureContext } from 'node:tls';
+import { dialUpstream, parseHostPort, type UpstreamRoute } from '../../core/dial.js';
+import type { Logger } from '../../core/log.js';
+import { meteredHost, SELFTEST_HOST } from '../../core/providers.js';
+import { findAdapter } from '../../adapters/index.js';
+import type { Attribution } from '../attribution/index.js';
+import { proxyUserFromHeader } from '../attribution/index.js';
+import type { ClientAddress } from '../attribution/client-process.js';
+import { splice } from '../../core/splice.js';
+import { forwardRequest, type ConnContext, type ForwardDeps } from './forward.js';
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
+
+export interface InterceptDeps extends ForwardDeps {
+  secureContext: (host: string) => SecureContext;
+  upstream: UpstreamRoute;
+  upstreamCa: string[];
+  log: Logger;
+  attribute: (proxyUser: string | null, client: ClientAddress | null) => Promise<Attribution>;
+  selftestPort: () => number;
+  stats: { intercepted: number; passthrough: number; tlsFailures: number };
+}
+
+export interface InterceptServer {
+  server: Server;
+  inner: Server;
+}
+
+export function parseClientHeader(value: string | string[] | undefined): ClientAddress | null {
+  if (typeof value !== 'string') return null;
+  const t = parseHostPort(value);
+  return t ? { address: t.host, port: t.port } : null;
+}
+
+export function createInterceptServer(deps: InterceptDeps): InterceptServer {
+  const contexts = new WeakMap<Socket, ConnContext>();
+  const localAgent = new HttpAgent({ keepAlive: true });
+  const inner = createServer({ keepAlive: true, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 });
+  const server = createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 30_000 });
+
+  server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    const target = parseHostPort(req.url ?? '', 443);
+    if (!target) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const metered = meteredHost(target.host);
+    if (!metered) {
+      rawTunnel(socket, head, target);
+      return;
+    }
+    const client = parseClientHeader(req.headers['x-halton-client']) ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const attribution = deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client);
+    attribution.catch(() => undefined);
+    deps.stats.intercepted++;
+    socket.write(ESTABLISHED);
+    if (head.length) socket.unshift(head);
+    const tlsSocket = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: deps.secureContext(target.host),
+      SNICallback: (name, cb) => {
+        try {
+          cb(null, deps.secureContext(name));
+        } catch (err) {
+          cb(err instanceof Error ? err : new Error(String(err)));
+        }
+      },
+      ALPNProtocols: ['http/1.1'],
+    });
+    // Handshake failures (a client that does not trust the CA) and resets end here, never in a throw.
+    tlsSocket.on('error', () => tlsSocket.destroy());
+    const ctx: ConnContext = {
+      host: target.host,
+      port: target.port,
+      metered,
+      attribution,
+      local: target.host === SELFTEST_HOST ? { port: deps.selftestPort(), agent: localAgent } : null,
+    };
+    contexts.set(tlsSocket, ctx);
+    let secured = false;
+    tlsSocket.once('secure', () => {
+      secured = true;
+    });
+    tlsSocket.once('close', () => {
+      if (!secured) {
+        deps.stats.tlsFailures++;
+        deps.log.warn('intercept.tls_failed', {
+          host: target.host,
+          hint: 'the client did not complete TLS with the halton-meter CA: is it trusted (halton-meter env)?',
+        });
+      }
+    });
+    inner.emit('connection', tlsSocket);
+  });
+
+  inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const ctx = contexts.get(req.socket);
+    if (!ctx) {
+      res.writeHead(500).end();
+      return;
+    }
+    const match = findAdapter(ctx.host, req.method ?? 'GET', req.url ?? '/');
+    forwardRequest(req, res, ctx, match, deps);
+  });
+
+  inner.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const ctx = contexts.get(socket);
+    if (!ctx || ctx.local) {
+      socket.destroy();
+      return;
+    }
+    upgradePassthrough(req, socket, head, ctx);
+  });
+
+  // Absolute-form HTTP chained by the edge: only the self-test host is served this way.
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    let url: URL | null = null;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      url = null;
+    }
+    if (!url || url.hostname !== SELFTEST_HOST) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('halton-meter daemon: only CONNECT is served here\n');
+      return;
+    }
+    const client = parseClientHeader(req.headers['x-halton-client']);
+    const metered = meteredHost(SELFTEST_HOST);
+    if (!metered) return;
+    const attribution = deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client);
+    attribution.catch(() => undefined);
+    const ctx: ConnContext = { host: SELFTEST_HOST, port: 80, metered, attribution, local: { port: deps.selftestPort(), agent: localAgent } };
+    req.url = url.pathname + url.search;
+    forwardRequest(req, res, ctx, findAdapter(SELFTEST_HOST, req.method ?? 'GET', req.url), deps);
+  });
+
+  function rawTunnel(socket: Socket, head: Buffer, target: { host: string; port: number }): void {
+    dialUpstream(target, deps.upstream).then(
+      (up) => {
+        deps.stats.passthrough++;
+        socket.write(ESTABLISHED);
+        if (head.length) up.write(head);
+        splice(socket, up);
+      },
+      (err: NodeJS.ErrnoException) => {
+        socket.end(`HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\ncannot reach ${target.host}:${target.port} (${err.code ?? err.message})\n`);
+      },
+    );
+  }
+
+  function upgradePassthrough(req: IncomingMessage, socket: Socket, head: Buffer, ctx: ConnContext): void {
+    dialUpstream({ host: ctx.host, port: ctx.port }, deps.upstream).then(
+      (raw) => {
+        const up = tlsConnect({ socket: raw, servername: ctx.host, ca: deps.upstreamCa, ALPNProtocols: ['http/1.1'] });
+        let headText = `${req.method} ${req.url} HTTP/1.1\r\n`;
+        for (let i = 0; i < req.rawHeaders.length; i += 2) {
+          if (req.rawHeaders[i].toLowerCase() === 'x-halton-client') continue;
+          headText += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+        }
+        up.write(headText + '\r\n');
+        if (head.length) up.write(head);
+        deps.log.info('intercept.upgrade', { host: ctx.host, path: (req.url ?? '').split('?')[0] });
+        splice(socket, up);
+      },
+      () => socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n'),
+    );
+  }
+
+  return { server, inner };
+}
