@@ -1,0 +1,143 @@
+// OpenAI Responses API (docs/wire-formats.md "OpenAI Responses API"). Streams have no [DONE]: the
+// terminal event (response.completed / response.incomplete / response.failed) carries the whole
+// response object, whose `usage` is the usage.
+import type { Exchange, SseEvent } from '../core/exchange.js';
+import type { ParsedUsage } from '../core/parsed.js';
+import type { UsageRecord } from '../core/usage.js';
+import {
+  codeString,
+  countAt,
+  errorClassOf,
+  isRecord,
+  path,
+  recordAt,
+  stringAt,
+  tryParseJson,
+  type JsonRecord,
+} from './json-util.js';
+import { billedServiceTier, openAiMatcher } from './openai-chat.js';
+import { observedEvents } from './sse.js';
+import {
+  defineAdapter,
+  header,
+  isSuccess,
+  observerGap,
+  resultOf,
+  upstreamErrorResult,
+} from './types.js';
+
+export const openAiResponsesAdapter = defineAdapter({
+  id: 'openai-responses',
+  provider: 'openai',
+  matches: openAiMatcher('/v1/responses', 'responses'),
+  parse: parseResponses,
+});
+
+const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+// Events read before the terminal one: only for the model/id/tier of a stream that never ends.
+const OPENING = new Set(['response.created', 'response.in_progress']);
+
+/**
+ * `input_tokens` includes cached tokens and, in the newer shape, `cache_write_tokens`
+ * (openai/responses-stream-cache-write-field). genai-prices reads both as parts of input_tokens and
+ * prices writes at the model's cache-write rate, so they come out of the base input here and go to
+ * the 5m cache-write column (OpenAI has one cache-write rate; 5m is the column priced by it).
+ */
+export function responsesRecords(u: JsonRecord): UsageRecord[] | null {
+  const input = countAt(u, 'input_tokens');
+  const output = countAt(u, 'output_tokens');
+  if (input === null && output === null) return null;
+  const cached = countAt(u, 'input_tokens_details', 'cached_tokens') ?? 0;
+  const written = countAt(u, 'input_tokens_details', 'cache_write_tokens') ?? 0;
+  return [
+    {
+      model: null,
+      usage: {
+        inputTokens: Math.max(0, (input ?? 0) - cached - written),
+        cacheReadTokens: cached,
+        cacheWrite5mTokens: written,
+        cacheWrite1hTokens: 0,
+        outputTokens: output ?? 0,
+        thinkingTokens: countAt(u, 'output_tokens_details', 'reasoning_tokens') ?? 0,
+        webSearchRequests: 0,
+      },
+    },
+  ];
+}
+
+function parseResponses(exchange: Exchange): ParsedUsage {
+  const { response } = exchange;
+  const headerId = header(response, 'x-request-id');
+  if (!isSuccess(response.status)) {
+    const body = response.bodyText === null ? undefined : tryParseJson(response.bodyText);
+    return upstreamErrorResult(response.status, body, headerId);
+  }
+  const events = observedEvents(response);
+  if (events !== null) return parseStream(events, exchange, headerId);
+  const body = response.bodyText === null ? undefined : tryParseJson(response.bodyText);
+  if (!isRecord(body)) {
+    const why = response.bodyText === null ? 'response body not captured' : 'response body is not JSON';
+    return fromResponseObject(undefined, null, headerId, observerGap(response) ?? why);
+  }
+  return fromResponseObject(body, failureOf(body), headerId, observerGap(response));
+}
+
+function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: string | null): ParsedUsage {
+  let opening: unknown;
+  let terminal: unknown;
+  let terminalType: string | null = null;
+  let errorClass: string | null = null;
+  for (const ev of events) {
+    let obj: unknown;
+    let type = ev.event;
+    if (type === null) {
+      obj = tryParseJson(ev.data);
+      type = stringAt(obj, 'type');
+    }
+    // Deltas are most of a stream and say nothing about usage: skip them unparsed.
+    if (type === null || (!TERMINAL.has(type) && !OPENING.has(type) && type !== 'error')) continue;
+    obj ??= tryParseJson(ev.data);
+    if (type === 'error') {
+      errorClass ??= errorClassOf(obj) ?? 'error';
+    } else if (TERMINAL.has(type)) {
+      terminal = recordAt(obj, 'response') ?? undefined;
+      terminalType = type;
+    } else if (opening === undefined) {
+      opening = recordAt(obj, 'response') ?? undefined;
+    }
+  }
+  if (terminalType === 'response.failed') errorClass ??= failureOf(terminal) ?? 'response.failed';
+  let reason = observerGap(exchange.response);
+  if (errorClass !== null) reason = `stream error: ${errorClass}`;
+  else if (reason === null && terminalType === null) reason = 'stream ended before response.completed';
+  return fromResponseObject(terminal ?? opening, errorClass, headerId, reason);
+}
+
+/** Why a response object failed: its `error` (code first: the Responses `error` has no type). */
+function failureOf(resp: unknown): string | null {
+  const err = recordAt(resp, 'error');
+  if (err === null) return null;
+  return codeString(err.code) ?? stringAt(err, 'type') ?? 'error';
+}
+
+function fromResponseObject(
+  resp: unknown,
+  errorClass: string | null,
+  headerId: string | null,
+  reasonSoFar: string | null,
+): ParsedUsage {
+  const usage = recordAt(resp, 'usage');
+  const records = usage === null ? null : responsesRecords(usage);
+  let reason = reasonSoFar;
+  if (reason === null && errorClass !== null) reason = `response failed: ${errorClass}`;
+  if (reason === null && records === null) reason = usage === null ? 'response without usage' : 'usage without token counts';
+  return resultOf({
+    model: stringAt(resp, 'model'),
+    records,
+    usageJson: usage,
+    errorClass,
+    providerRequestId: headerId ?? stringAt(resp, 'id'),
+    serviceTier: billedServiceTier(path(resp, 'service_tier')),
+    reason,
+  });
+}
