@@ -1,0 +1,24 @@
+// The store's public surface: the daemon, CLI and API import from here, never from the driver.
+export { DEFAULT_BUSY_TIMEOUT_MS, openDb, sqliteCode, type Db, type OpenOptions, type Statement } from './db.js';
+export {
+  LATEST_MIGRATION_ID,
+  MIGRATIONS,
+  appliedMigrations,
+  describeSchema,
+  tableColumns,
+  unknownMigrationIds,
+  type MigrateResult,
+  type Migration,
+  type MigrationRecord,
+  type SchemaObject,
+} from './migrations.js';
+export {
+  clearProjectCache,
+  ensureProject,
+  getProjectBySlug,
+  listProjects,
+  type ListProjectsOptions,
+  type ProjectRecord,
+} from './projects.js';
+export { countRequests, getRequest, insertRequests, listRequests, type ListRequestsOptions } from './requests.js';
+export { RowWriter, type RowWriterOptions, type RowWriterStats, type StoreEventHandler } from './writer.js';
