@@ -49,9 +49,18 @@ export interface PricingOverride {
   cacheWrite1h: number | null;
 }
 
+/** Where a value came from, lowest precedence first. */
+export type ConfigSource = 'default' | 'file' | 'env' | 'flag';
+
 export interface Config {
   paths: Paths;
+  /** The ports config.toml/env/flags ask for. What is bound is in effective-ports.json: see mergeEffective. */
   ports: Ports;
+  /**
+   * Where each port came from. Ports set by env or flag win over effective-ports.json in
+   * mergeEffective. Optional so hand-built test configs need not set it (absent = not explicit).
+   */
+  portSources?: Readonly<Record<keyof Ports, ConfigSource>>;
   upstream: UpstreamConfig;
   tagging: { defaultProject: string };
   cors: { allowOrigins: readonly string[] };
@@ -63,3 +72,23 @@ export interface Config {
 export const DEFAULT_PORTS: Readonly<Ports> = Object.freeze({ edge: 8081, internal: 8090, api: 8765 });
 export const DEFAULT_PROJECT = 'misc';
 export const DEFAULT_CORS_ORIGINS: readonly string[] = ['http://localhost:3000'];
+
+// SPEC §1: "Port 8080 is never used" (it is what mitmproxy and countless dev servers default to).
+export const FORBIDDEN_PORT = 8080;
+
+/** Why `value` cannot be one of our ports, or null if it can. */
+export function portProblem(value: unknown): string | null {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    return 'must be an integer 1-65535';
+  }
+  if (value === FORBIDDEN_PORT) return 'must not be 8080: halton-meter never uses port 8080';
+  return null;
+}
+
+/** The names of two ports that are equal, or null if the three are distinct. */
+export function samePorts(ports: Ports): [keyof Ports, keyof Ports] | null {
+  if (ports.edge === ports.internal) return ['edge', 'internal'];
+  if (ports.edge === ports.api) return ['edge', 'api'];
+  if (ports.internal === ports.api) return ['internal', 'api'];
+  return null;
+}
