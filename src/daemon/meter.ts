@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Exchange, Outcome } from '../core/exchange.js';
 import type { Logger } from '../core/log.js';
 import { parsedNothing, type ParsedUsage, type RequestKind } from '../core/parsed.js';
-import type { MeteredHost } from '../core/providers.js';
+import { SELFTEST_PROJECT, type MeteredHost } from '../core/providers.js';
 import type { RequestRow } from '../core/request-row.js';
 import { storablePath } from '../core/sanitize.js';
 import type { UsageRecord } from '../core/usage.js';
@@ -91,6 +91,9 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
   let quote: Quote;
   if (f.metered.provider === 'selftest') {
     quote = { costMinor: 0, ratesSource: 'selftest', reason: null };
+  } else if (f.kind === 'count_tokens' && parsed.usage !== null) {
+    // Token counting is free (SPEC §2): a real $0 row, not an unknown cost.
+    quote = { costMinor: 0, ratesSource: 'free', reason: null };
   } else if (parsed.usage === null) {
     quote = { costMinor: null, ratesSource: null, reason: parsed.reason ?? 'no usage in response' };
   } else {
@@ -102,7 +105,9 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
   }
 
   const fallback: Attribution = { slug: deps.defaultProject, rule: 'unresolved', clientPid: null, clientName: null };
-  const who = await withTimeout(f.attribution, deps.attributionTimeoutMs, fallback);
+  const found = await withTimeout(f.attribution, deps.attributionTimeoutMs, fallback);
+  // Self-test rows always land in their own project, whoever sent them, so reports can leave them out.
+  const who: Attribution = f.metered.provider === 'selftest' ? { ...found, slug: SELFTEST_PROJECT, rule: 'selftest' } : found;
   const status = exchange.response.status;
   const errorClass = parsed.errorClass ?? f.failure ?? (status >= 400 ? `http_${status}` : null);
   const complete = parsed.tokensComplete && f.outcome === 'completed' && !exchange.response.truncated;

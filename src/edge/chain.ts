@@ -15,7 +15,7 @@ export function chainConnect(req: IncomingMessage, clientSocket: Socket, interna
   return new Promise((resolve) => {
     const daemon = connect({ host: '127.0.0.1', port: internalPort });
     daemon.setNoDelay(true);
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let settled = false;
     const finish = (r: ChainResult): void => {
       if (settled) return;

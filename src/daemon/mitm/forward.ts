@@ -32,7 +32,8 @@ export interface ForwardDeps {
   agent: Agent;
   /** True while the daemon drains for shutdown: answer, then close the connection. */
   draining: () => boolean;
-  onFinished: (f: FinishedExchange) => void;
+  /** Meters the exchange; the daemon's drain waits for the returned promise (the row is queued by then). */
+  onFinished: (f: FinishedExchange) => Promise<void>;
   onPassthroughRequest: () => void;
   inFlight: { add(p: Promise<void>): void };
 }
@@ -131,7 +132,7 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: C
           outcome,
         },
       };
-      deps.onFinished({
+      await deps.onFinished({
         exchange,
         metered: ctx.metered,
         adapter: match.adapter,

@@ -2,11 +2,12 @@
 // the copy when the body is compressed, and keeps either SSE events or the JSON text up to a cap.
 // Nothing here can slow or alter what the client receives: errors only mark the observation as
 // incomplete.
-import { createBrotliDecompress, createGunzip, createInflate, type Gunzip } from 'node:zlib';
+import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Transform } from 'node:stream';
 import type { SseEvent } from '../../core/exchange.js';
 import { SseSplitter } from '../../adapters/sse.js';
 
-type Decoder = Gunzip;
+type Decoder = Transform;
 
 export interface ObserverOptions {
   contentType: string;
@@ -42,11 +43,9 @@ export class ResponseObserver {
   constructor(opts: ObserverOptions) {
     this.maxBody = opts.maxBodyBytes ?? 8 * 1024 * 1024;
     this.sse = isEventStream(opts.contentType) ? new SseSplitter(opts.maxEventBytes ?? 16 * 1024 * 1024) : null;
-    this.decoder = makeDecoder(opts.contentEncoding);
-    if (this.decoder === undefined) {
-      this.undecodable = `unsupported content-encoding ${opts.contentEncoding}`;
-      this.decoder = null;
-    }
+    const decoder = makeDecoder(opts.contentEncoding);
+    if (decoder === undefined) this.undecodable = `unsupported content-encoding ${opts.contentEncoding}`;
+    this.decoder = decoder ?? null;
     const dec = this.decoder;
     if (dec) {
       this.decoderDone = new Promise<void>((resolve) => {
@@ -100,8 +99,8 @@ function makeDecoder(encoding: string): Decoder | null | undefined {
   const e = encoding.trim().toLowerCase();
   if (e === '' || e === 'identity') return null;
   // Stream-friendly flushing so a cut-off body still yields what arrived.
-  if (e === 'gzip' || e === 'x-gzip') return createGunzip({ finishFlush: 2 /* Z_SYNC_FLUSH */ });
-  if (e === 'deflate') return createInflate({ finishFlush: 2 });
-  if (e === 'br') return createBrotliDecompress() as unknown as Decoder;
+  if (e === 'gzip' || e === 'x-gzip') return createGunzip({ finishFlush: constants.Z_SYNC_FLUSH });
+  if (e === 'deflate') return createInflate({ finishFlush: constants.Z_SYNC_FLUSH });
+  if (e === 'br') return createBrotliDecompress({ finishFlush: constants.BROTLI_OPERATION_FLUSH });
   return undefined;
 }

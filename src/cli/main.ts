@@ -1,0 +1,96 @@
+// The command table (STYLE §10). Each command lives in commands/; this file wires flags to them and
+// turns every failure into one clear line and a non-zero exit.
+import { Command, CommanderError } from 'commander';
+import { isMeterError, errorMessage } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
+import { makeContext, type CliContext } from './context.js';
+import { envCommand } from './commands/env.js';
+import { runCommand } from './commands/run.js';
+import { selftestCommand } from './commands/selftest.js';
+import { serveCommand } from './commands/serve.js';
+
+function fail(e: unknown): number {
+  if (isMeterError(e)) {
+    process.stderr.write(`halton-meter: ${e.message}\n${e.hint ? `  ${e.hint}\n` : ''}`);
+    return e.code === 'bad_argument' ? 2 : 1;
+  }
+  process.stderr.write(`halton-meter: unexpected error: ${errorMessage(e)}\n  please report it with the output of: halton-meter --version\n`);
+  return 1;
+}
+
+let ctxCache: CliContext | null = null;
+function ctx(): CliContext {
+  if (!ctxCache) ctxCache = makeContext(process.env);
+  return ctxCache;
+}
+
+async function act(fn: () => Promise<number>): Promise<void> {
+  let code: number;
+  try {
+    code = await fn();
+  } catch (e) {
+    code = fail(e);
+  }
+  process.exitCode = code;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('halton-meter')
+    .description('Local cost meter for LLM APIs: point HTTPS_PROXY at it and every Claude, OpenAI, Gemini and xAI call is priced and recorded by project.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .showSuggestionAfterError(true)
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `halton-meter: ${s.slice(7)}` : s) });
+
+  program
+    .command('serve')
+    .description('run the edge and the daemon in the foreground (Ctrl-C stops both)')
+    .option('--logs', 'also print the JSON log lines of both processes')
+    .option('--no-selftest', 'skip the self-test once the meter is up')
+    .action((o: { logs?: boolean; selftest?: boolean }) => act(() => serveCommand(ctx(), o)));
+
+  program
+    .command('selftest')
+    .description('send one request through the edge to the built-in self-test host and check its row')
+    .option('--json', 'print the result as JSON')
+    .action((o: { json?: boolean }) => act(() => selftestCommand(ctx(), o)));
+
+  program
+    .command('env')
+    .description('print the proxy and CA variables for eval "$(halton-meter env)"')
+    .option('--shell <shell>', 'bash (default) or fish')
+    .option('--project <slug>', 'put every call from this shell in project <slug>')
+    .action((o: { shell?: string; project?: string }) => act(() => envCommand(ctx(), o)));
+
+  program
+    .command('run')
+    .description('run one command through the meter (started first if needed)')
+    .option('--project <slug>', 'attribute the calls to project <slug>')
+    .argument('<command...>', 'the command and its arguments, after --')
+    .passThroughOptions()
+    .action((argv: string[], o: { project?: string }) => act(() => runCommand(ctx(), argv, o)));
+
+  program.command('daemon').description('run the intercepting daemon in the foreground (what the units run)');
+  program.command('edge').description('run the edge proxy in the foreground (what the units run)');
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+        process.exitCode = 0;
+        return;
+      }
+      process.exitCode = e.code === 'commander.executeSubCommandAsync' ? 1 : 2;
+      return;
+    }
+    process.exitCode = fail(e);
+  }
+}
+
+await main();

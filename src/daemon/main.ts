@@ -1,0 +1,224 @@
+// The daemon's wiring root: CA, store, pricing, the intercepting listener, the API, and shutdown
+// against a deadline. SIGTERM: stop accepting, let in-flight exchanges finish and write their rows,
+// flush, log `daemon.exit`.
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/types.js';
+import { updateEffectivePorts } from '../config/effective-ports.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { MeterError, errorMessage } from '../core/errors.js';
+import { interceptHostNames } from '../core/providers.js';
+import { VERSION } from '../core/version.js';
+import { ensureCa, LeafCache } from '../ca/index.js';
+import { loadBundledTable, priceUsage } from '../pricing/index.js';
+import { openDb, RowWriter } from '../store/index.js';
+import { createApp } from './api/app.js';
+import { resolveAttribution } from './attribution/index.js';
+import { meterExchange, type Pricer } from './meter.js';
+import { createInterceptServer } from './mitm/server.js';
+import { upstreamCaList, UpstreamAgent } from './mitm/upstream-agent.js';
+import { createSelftestServer } from './selftest.js';
+
+export interface DaemonHandle {
+  ports: { internal: number; api: number };
+  stop(reason: string): Promise<void>;
+}
+
+export interface DaemonOptions {
+  /** Milliseconds in-flight exchanges get to finish on shutdown. */
+  drainMs?: number;
+  log?: Logger;
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new MeterError('port_in_use', `port ${port} on 127.0.0.1 is already in use`, 'stop what holds it, or set another port in config.toml [daemon], then retry')
+          : err,
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, '127.0.0.1', () => {
+      server.removeListener('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<DaemonHandle> {
+  const log = opts.log ?? createLogger({ component: 'daemon', level: config.logLevel, file: config.paths.daemonLog });
+  const startedAt = new Date().toISOString();
+  const started = Date.now();
+
+  const { ca, created } = await ensureCa(config.paths.caDir);
+  if (created) log.info('ca.created', { dir: config.paths.caDir });
+  const leaves = new LeafCache(ca);
+
+  const db = openDb(config.paths.db);
+  if (db.newerThanCode) log.warn('store.newer_schema', { path: config.paths.db, hint: 'upgrade halton-meter: this database was written by a newer version' });
+  const writer = new RowWriter(db, {
+    onEvent: (event, fields) => log.log(event === 'store.write_failed' ? 'warn' : 'debug', event, fields as Record<string, string | number | null>),
+  });
+
+  const table = loadBundledTable();
+  const price: Pricer = (provider, model, records, at, serviceTier) => {
+    const q = priceUsage(table, config.pricing.overrides, provider, model, records, at, { serviceTier });
+    return { costMinor: q.costMinor, ratesSource: q.ratesSource, reason: q.reason };
+  };
+
+  const extraCa = config.upstream.caFile ? readFileSync(config.upstream.caFile, 'utf8') : null;
+  const upstreamCa = upstreamCaList(extraCa);
+  const route = { resolve: config.upstream.resolve, proxy: config.upstream.proxy };
+  const agent = new UpstreamAgent(route, upstreamCa);
+
+  const inFlight = new Set<Promise<void>>();
+  const stats = { intercepted: 0, passthrough: 0, tlsFailures: 0 };
+  let passthroughRequests = 0;
+  let lastSeenAt: string | null = null;
+  const recent: number[] = [];
+  let draining = false;
+
+  const selftest = createSelftestServer();
+  const selftestPort = await listen(selftest, 0);
+
+  const { server: intercept, inner } = createInterceptServer({
+    agent,
+    draining: () => draining,
+    inFlight: {
+      add(p) {
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+      },
+    },
+    onPassthroughRequest: () => {
+      passthroughRequests++;
+    },
+    onFinished: (f) => {
+      lastSeenAt = new Date().toISOString();
+      recent.push(Date.now());
+      return meterExchange(f, {
+        price,
+        enqueue: (row) => writer.enqueue(row),
+        log,
+        attributionTimeoutMs: 2000,
+        defaultProject: config.tagging.defaultProject,
+      }).then(
+        () => undefined,
+        (err) => log.error('meter.failed', { error: errorMessage(err) }),
+      );
+    },
+    secureContext: (host) => leaves.getSecureContext(host),
+    upstream: route,
+    upstreamCa,
+    log,
+    attribute: (proxyUser, client) =>
+      resolveAttribution({ proxyUser, client }, { defaultProject: config.tagging.defaultProject, ownPid: process.pid }),
+    selftestPort: () => selftestPort,
+    stats,
+  });
+
+  const interceptHosts = interceptHostNames();
+  const api = createHttpServer(
+    createApp({
+      version: VERSION,
+      startedAt,
+      interceptHosts,
+      health: () => {
+        if (draining) return { ok: false, reason: 'shutting down' };
+        if (!intercept.listening) return { ok: false, reason: 'intercepting listener not bound' };
+        if (db.newerThanCode) return { ok: false, reason: 'database written by a newer halton-meter (read-only)' };
+        if (writer.failing) return { ok: false, reason: `database not writable: ${writer.lastError ?? 'unknown'}` };
+        return { ok: true, reason: null };
+      },
+      status: () => {
+        const hourAgo = Date.now() - 3_600_000;
+        while (recent.length && recent[0] < hourAgo) recent.shift();
+        return {
+          last_seen_at: lastSeenAt,
+          request_count_last_hour: recent.length,
+          uptime_s: Math.round((Date.now() - started) / 1000),
+          version: VERSION,
+          rows_written: writer.rowsWritten,
+          rows_failed: writer.rowsFailed,
+          rows_queued: writer.queued,
+          passthrough_connections: stats.passthrough,
+          intercepted_connections: stats.intercepted,
+          passthrough_requests: passthroughRequests,
+          tls_failures: stats.tlsFailures,
+          in_flight: inFlight.size,
+          pid: process.pid,
+        };
+      },
+    }),
+  );
+  api.keepAliveTimeout = 5000;
+
+  let internalPort: number;
+  let apiPort: number;
+  try {
+    internalPort = await listen(intercept, config.ports.internal);
+    apiPort = await listen(api, config.ports.api);
+  } catch (err) {
+    intercept.close();
+    selftest.close();
+    writer.close();
+    db.close();
+    throw err;
+  }
+  updateEffectivePorts(config.paths.effectivePorts, { internal_port: internalPort, api_port: apiPort }, 'daemon');
+
+  const heartbeat = setInterval(() => {
+    log.info('daemon.heartbeat', {
+      rows_written: writer.rowsWritten,
+      rows_failed: writer.rowsFailed,
+      intercepted_connections: stats.intercepted,
+      passthrough_connections: stats.passthrough,
+      in_flight: inFlight.size,
+      rss_mb: Math.round(process.memoryUsage().rss / 1048576),
+    });
+  }, 60_000);
+  heartbeat.unref();
+
+  log.info('daemon.startup.ready', { version: VERSION, internal_port: internalPort, api_port: apiPort, pid: process.pid, db: config.paths.db });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (reason: string): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      draining = true;
+      log.info('daemon.stopping', { reason, in_flight: inFlight.size });
+      clearInterval(heartbeat);
+      // Refuse new connections first: the edge then sends new traffic straight through. Open
+      // keep-alive connections keep being served (each answer says Connection: close) until the
+      // in-flight exchanges are done; closing them earlier would race requests already on the wire.
+      intercept.close();
+      const deadline = Date.now() + (opts.drainMs ?? 20_000);
+      const settle = async (): Promise<void> => {
+        while (inFlight.size > 0 && Date.now() < deadline) {
+          await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 100))]);
+        }
+      };
+      await settle();
+      inner.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 50));
+      await settle();
+      const unfinished = inFlight.size;
+      inner.closeAllConnections();
+      intercept.closeAllConnections();
+      api.closeAllConnections();
+      api.close();
+      selftest.close();
+      agent.destroy();
+      writer.close();
+      db.close();
+      log.info('daemon.exit', { reason, rows_written: writer.rowsWritten, rows_failed: writer.rowsFailed, unfinished });
+      await log.close();
+    })();
+    return stopping;
+  };
+
+  return { ports: { internal: internalPort, api: apiPort }, stop };
+}
