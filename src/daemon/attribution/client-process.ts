@@ -87,51 +87,74 @@ export async function findSocketInode(client: ClientAddress, procRoot = PROC): P
   return null;
 }
 
-let scanInFlight: Promise<Map<number, number>> | null = null;
+// Lookups waiting for a /proc scan, by socket inode. A scan walks pids newest first (clients are
+// usually young processes) and stops as soon as every waiting inode has an owner, so a lookup
+// usually finishes before a short-lived client has exited.
+const waiting = new Map<number, Array<(pid: number | null) => void>>();
+let scanning = false;
 
-/** inode -> pid for every socket of every process we can see. */
-function scanSocketOwners(procRoot: string): Promise<Map<number, number>> {
-  if (!scanInFlight) {
-    scanInFlight = (async () => {
-      const owners = new Map<number, number>();
+function ownerOf(inode: number, procRoot: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const list = waiting.get(inode);
+    if (list) list.push(resolve);
+    else waiting.set(inode, [resolve]);
+    if (!scanning) void scan(procRoot);
+  });
+}
+
+function settle(inode: number, pid: number | null): void {
+  const list = waiting.get(inode);
+  if (!list) return;
+  waiting.delete(inode);
+  for (const r of list) r(pid);
+}
+
+async function scan(procRoot: string): Promise<void> {
+  scanning = true;
+  try {
+    // Inodes that arrive mid-scan may belong to pids already passed: scan again for them.
+    for (let pass = 0; waiting.size > 0 && pass < 3; pass++) {
+      const wanted = new Set(waiting.keys());
       let entries: string[];
       try {
         entries = await readdir(procRoot);
       } catch {
-        return owners;
+        break;
       }
-      for (const e of entries) {
-        if (!/^\d+$/.test(e)) continue;
-        const pid = Number(e);
+      const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number).sort((a, b) => b - a);
+      for (const pid of pids) {
+        if (![...wanted].some((i) => waiting.has(i))) break;
         let fds: string[];
         try {
-          fds = await readdir(`${procRoot}/${e}/fd`);
+          fds = await readdir(`${procRoot}/${pid}/fd`);
         } catch {
           continue;
         }
         for (const fd of fds) {
+          let link: string;
           try {
-            const link = await readlink(`${procRoot}/${e}/fd/${fd}`);
-            if (link.startsWith('socket:[')) owners.set(Number(link.slice(8, -1)), pid);
+            link = await readlink(`${procRoot}/${pid}/fd/${fd}`);
           } catch {
-            // The fd closed between readdir and readlink: normal churn.
+            continue; // The fd closed between readdir and readlink: normal churn.
           }
+          if (!link.startsWith('socket:[')) continue;
+          const inode = Number(link.slice(8, -1));
+          if (waiting.has(inode)) settle(inode, pid);
         }
       }
-      return owners;
-    })().finally(() => {
-      scanInFlight = null;
-    });
+      for (const inode of wanted) settle(inode, null);
+    }
+  } finally {
+    scanning = false;
+    for (const inode of [...waiting.keys()]) settle(inode, null);
   }
-  return scanInFlight;
 }
 
 export async function findClientProcess(client: ClientAddress, ownPid: number, procRoot = PROC): Promise<ClientProcess | null> {
   const inode = await findSocketInode(client, procRoot);
   if (inode === null) return null;
-  const owners = await scanSocketOwners(procRoot);
-  const pid = owners.get(inode);
-  if (pid === undefined || pid === ownPid) return null;
+  const pid = await ownerOf(inode, procRoot);
+  if (pid === null || pid === ownPid) return null;
   return readProcess(pid, procRoot);
 }
 
