@@ -2,7 +2,8 @@
 // meter is started first (detached edge and daemon) when it is not running. The project goes in the
 // proxy URL's user name, the first attribution rule, so it wins without any process lookup.
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { accessSync, constants, openSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { ensureCa } from '../../ca/index.js';
 import { MeterError } from '../../core/errors.js';
 import { writeCaBundle } from '../../service/ca-bundle.js';
@@ -30,9 +31,27 @@ async function ensureRunning(ctx: CliContext): Promise<void> {
   if (!ok) ctx.err('halton-meter: warning: the daemon is not healthy; traffic passes through unmetered (see ~/.halton-meter/daemon.log)');
 }
 
+/** Whether `cmd` can be executed, looked up on PATH like the shell does. */
+export function findExecutable(cmd: string, pathVar: string | undefined): boolean {
+  const canRun = (p: string): boolean => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (cmd.includes('/')) return canRun(isAbsolute(cmd) ? cmd : join(process.cwd(), cmd));
+  return (pathVar ?? '').split(delimiter).some((dir) => dir !== '' && canRun(join(dir, cmd)));
+}
+
 export async function runCommand(ctx: CliContext, argv: string[], opts: { project?: string }): Promise<number> {
   if (argv.length === 0) throw new MeterError('bad_argument', 'run needs a command', 'usage: halton-meter run [--project S] -- CMD [ARGS...]');
   const project = parseProject(opts.project);
+  // Checked before the meter is started, so a typo does not leave processes behind.
+  if (!findExecutable(argv[0], ctx.env.PATH)) {
+    throw new MeterError('bad_argument', `cannot run ${argv[0]}: command not found`, 'check the command name and PATH');
+  }
   const { ca } = await ensureCa(ctx.config.paths.caDir);
   writeCaBundle(ctx.config.paths.caBundle, ca.certPem);
   await ensureRunning(ctx);
