@@ -15,6 +15,7 @@ import { loadBundledTable, priceUsage } from '../pricing/index.js';
 import { openDb, RowWriter } from '../store/index.js';
 import { createApp } from './api/app.js';
 import { resolveAttribution } from './attribution/index.js';
+import { warmUpClientLookup } from './attribution/client-process.js';
 import { meterExchange, type Pricer } from './meter.js';
 import { createInterceptServer } from './mitm/server.js';
 import { upstreamCaList, UpstreamAgent } from './mitm/upstream-agent.js';
@@ -56,6 +57,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const { ca, created } = await ensureCa(config.paths.caDir);
   if (created) log.info('ca.created', { dir: config.paths.caDir });
   const leaves = new LeafCache(ca);
+  warmUpClientLookup();
 
   const db = openDb(config.paths.db);
   if (db.newerThanCode) log.warn('store.newer_schema', { path: config.paths.db, hint: 'upgrade halton-meter: this database was written by a newer version' });

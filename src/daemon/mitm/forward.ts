@@ -24,6 +24,8 @@ export interface ConnContext {
   port: number;
   metered: MeteredHost;
   attribution: Promise<Attribution>;
+  /** Whether the attribution lookup has finished (the promise has settled). */
+  attributionSettled: () => boolean;
   /** Answered in-process over loopback HTTP instead of the internet (the self-test host). */
   local: { port: number; agent: HttpAgent } | null;
 }
@@ -43,10 +45,28 @@ export interface Match {
   kind: RequestKind;
 }
 
+/**
+ * How long the last byte of a response may wait for the client-process lookup of its connection.
+ * Only the first exchange on a fresh connection can wait (later ones find the lookup done), and
+ * only this long: it is what lets a client that exits right after its answer (curl) still be
+ * attributed, because it cannot exit before it has the whole response.
+ */
+const ATTRIBUTION_GRACE_MS = 150;
+
 class Tap extends Transform {
   firstByteAt: number | null = null;
-  constructor(private readonly observer: ResponseObserver | null) {
+  constructor(
+    private readonly observer: ResponseObserver | null,
+    private readonly holdEnd: (() => Promise<void>) | null,
+  ) {
     super();
+  }
+  override _flush(cb: TransformCallback): void {
+    if (!this.holdEnd) return cb();
+    this.holdEnd().then(
+      () => cb(),
+      () => cb(),
+    );
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.firstByteAt === null) this.firstByteAt = performance.now();
@@ -165,7 +185,18 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: C
     const observer = match
       ? new ResponseObserver({ contentType: resHeaders['content-type'] ?? '', contentEncoding: resHeaders['content-encoding'] ?? '' })
       : null;
-    const tap = new Tap(observer);
+    const holdEnd =
+      match && !ctx.attributionSettled()
+        ? () =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, ATTRIBUTION_GRACE_MS);
+              void ctx.attribution.finally(() => {
+                clearTimeout(timer);
+                resolve();
+              });
+            })
+        : null;
+    const tap = new Tap(observer, holdEnd);
     let clientGone = false;
     res.once('close', () => {
       if (!res.writableFinished) clientGone = true;

@@ -37,6 +37,15 @@ export function parseClientHeader(value: string | string[] | undefined): ClientA
   return t ? { address: t.host, port: t.port } : null;
 }
 
+function track(p: Promise<Attribution>): { attribution: Promise<Attribution>; attributionSettled: () => boolean } {
+  let settled = false;
+  const attribution = p.finally(() => {
+    settled = true;
+  });
+  attribution.catch(() => undefined);
+  return { attribution, attributionSettled: () => settled };
+}
+
 export function createInterceptServer(deps: InterceptDeps): InterceptServer {
   const contexts = new WeakMap<Socket, ConnContext>();
   const localAgent = new HttpAgent({ keepAlive: true });
@@ -57,8 +66,7 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
       return;
     }
     const client = parseClientHeader(req.headers['x-halton-client']) ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    const attribution = deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client);
-    attribution.catch(() => undefined);
+    const { attribution, attributionSettled } = track(deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client));
     deps.stats.intercepted++;
     socket.write(ESTABLISHED);
     if (head.length) socket.unshift(head);
@@ -81,6 +89,7 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
       port: target.port,
       metered,
       attribution,
+      attributionSettled,
       local: target.host === SELFTEST_HOST ? { port: deps.selftestPort(), agent: localAgent } : null,
     };
     contexts.set(tlsSocket, ctx);
@@ -134,9 +143,8 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
     const client = parseClientHeader(req.headers['x-halton-client']);
     const metered = meteredHost(SELFTEST_HOST);
     if (!metered) return;
-    const attribution = deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client);
-    attribution.catch(() => undefined);
-    const ctx: ConnContext = { host: SELFTEST_HOST, port: 80, metered, attribution, local: { port: deps.selftestPort(), agent: localAgent } };
+    const { attribution, attributionSettled } = track(deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client));
+    const ctx: ConnContext = { host: SELFTEST_HOST, port: 80, metered, attribution, attributionSettled, local: { port: deps.selftestPort(), agent: localAgent } };
     req.url = url.pathname + url.search;
     forwardRequest(req, res, ctx, findAdapter(SELFTEST_HOST, req.method ?? 'GET', req.url), deps);
   });
