@@ -7,12 +7,16 @@ import { Client, Pool, ProxyAgent, type Dispatcher } from 'undici';
 export const HOST = 'api.anthropic.com';
 export const MODEL = 'claude-sonnet-4-5';
 
-export type SideName = 'direct' | 'metered';
+/** A host the edge tunnels raw (resolved to the same fake): the cost of the edge hop alone. */
+export const PASSTHROUGH_HOST = 'plain.example.test';
+
+export type SideName = 'direct' | 'metered' | 'passthrough';
 
 export interface Side {
   name: SideName;
   dispatcher: Dispatcher;
   origin: string;
+  headers: Record<string, string>;
 }
 
 export interface Endpoints {
@@ -24,29 +28,29 @@ export interface Endpoints {
   clientBundle: string;
 }
 
+const BASE_HEADERS = {
+  'content-type': 'application/json',
+  'x-api-key': 'sk-ant-bench-not-a-secret',
+  'anthropic-version': '2023-06-01',
+};
+
 /** `connections` keep-alive connections (1 = a single undici Client, pipelining off). */
 export function makeSide(name: SideName, ep: Endpoints, connections: number): Side {
   if (name === 'direct') {
     const origin = `https://127.0.0.1:${ep.fakePort}`;
     const connect = { ca: ep.upstreamCa, servername: HOST };
     const dispatcher = connections === 1 ? new Client(origin, { connect, pipelining: 1 }) : new Pool(origin, { connections, connect, pipelining: 1 });
-    return { name, dispatcher, origin };
+    return { name, dispatcher, origin, headers: { host: HOST, ...BASE_HEADERS } };
   }
+  const host = name === 'metered' ? HOST : PASSTHROUGH_HOST;
   const dispatcher = new ProxyAgent({
     uri: `http://127.0.0.1:${ep.edgePort}`,
     connections,
     pipelining: 1,
-    requestTls: { ca: ep.clientBundle, servername: HOST },
+    requestTls: { ca: ep.clientBundle, servername: host },
   });
-  return { name, dispatcher, origin: `https://${HOST}` };
+  return { name, dispatcher, origin: `https://${host}`, headers: { host, ...BASE_HEADERS } };
 }
-
-const BASE_HEADERS = {
-  host: HOST,
-  'content-type': 'application/json',
-  'x-api-key': 'sk-ant-bench-not-a-secret',
-  'anthropic-version': '2023-06-01',
-};
 
 const JSON_BODY = JSON.stringify({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello.' }] });
 const STREAM_BODY = JSON.stringify({ model: MODEL, max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'Say hello.' }] });
@@ -64,7 +68,7 @@ function count(side: Side, ok: boolean): void {
 export async function jsonCall(side: Side): Promise<number> {
   const t0 = performance.now();
   try {
-    const res = await side.dispatcher.request({ origin: side.origin, path: '/v1/messages', method: 'POST', headers: BASE_HEADERS, body: JSON_BODY });
+    const res = await side.dispatcher.request({ origin: side.origin, path: '/v1/messages', method: 'POST', headers: side.headers, body: JSON_BODY });
     await res.body.arrayBuffer();
     const ok = res.statusCode === 200;
     count(side, ok);
@@ -88,7 +92,7 @@ export interface StreamTiming {
  * deltas (see fake-worker.ts); otherwise the helper's standard 8-event stream with `delayMs` gaps.
  */
 export async function streamCall(side: Side, delayMs: number, events = 0): Promise<StreamTiming | null> {
-  const headers: Record<string, string> = { ...BASE_HEADERS, 'x-fake-delay-ms': String(delayMs) };
+  const headers: Record<string, string> = { ...side.headers, 'x-fake-delay-ms': String(delayMs) };
   if (events > 0) {
     headers['x-bench-events'] = String(events);
     headers['x-bench-delay-ms'] = String(delayMs);
