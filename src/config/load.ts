@@ -15,7 +15,10 @@ import { resolvePaths } from './paths.js';
 import { parseToml, TomlError, type TomlTable, type TomlValue } from './toml.js';
 import {
   DEFAULT_CORS_ORIGINS,
+  DEFAULT_METERING,
   DEFAULT_PORTS,
+  OPENAI_STREAM_USAGE_MODES,
+  type MeteringConfig,
   DEFAULT_PROJECT,
   portProblem,
   samePorts,
@@ -95,9 +98,10 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     tagging: { defaultProject: defaultProjectOf(file, file.section(doc, 'tagging', ['default_project'])) },
     cors: { allowOrigins: allowOriginsOf(file, file.section(doc, 'cors', ['allow_origins'])) },
     pricing: { overrides: overridesOf(file, file.section(doc, 'pricing', ['override'])) },
+    metering: meteringOf(file, file.section(doc, 'metering', ['openai_stream_usage'])),
     logLevel: logLevelOf(file, daemon, env, flags),
   };
-  file.unknownKeys(doc, '', ['daemon', 'upstream', 'tagging', 'cors', 'pricing']);
+  file.unknownKeys(doc, '', ['daemon', 'upstream', 'tagging', 'cors', 'pricing', 'metering']);
   return { config, warnings: file.warnings };
 }
 
@@ -296,6 +300,16 @@ function caFileOf(file: FileReader, v: TomlValue): string | null {
   }
   if (!text.includes('-----BEGIN CERTIFICATE-----')) file.fail(key, `is not a PEM certificate file: ${path}`, v, hint);
   return path;
+}
+
+function meteringOf(file: FileReader, t: TomlTable | null): MeteringConfig {
+  const v = t?.openai_stream_usage;
+  if (v === undefined) return { ...DEFAULT_METERING };
+  const mode = OPENAI_STREAM_USAGE_MODES.find((m) => m === v);
+  if (!mode) {
+    file.fail('[metering] openai_stream_usage', 'must be "estimate" or "inject"', v, 'estimate (default) counts tokens locally; inject asks OpenAI for usage and hides the extra chunk.');
+  }
+  return { openaiStreamUsage: mode };
 }
 
 function defaultProjectOf(file: FileReader, t: TomlTable | null): string {

@@ -65,9 +65,25 @@ export interface Config {
   tagging: { defaultProject: string };
   cors: { allowOrigins: readonly string[] };
   pricing: { overrides: readonly PricingOverride[] };
+  metering: MeteringConfig;
   /** Log level threshold for the JSON-lines logs. */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
+
+/**
+ * OpenAI chat streams whose request did not ask for `stream_options.include_usage` carry no usage.
+ * `estimate` (default): leave the wire untouched and count tokens with a tokenizer (the row says
+ * usage_source = estimated). `inject`: add include_usage to such requests and remove the extra usage
+ * chunk before the client sees it, so the row has the provider's own counts.
+ */
+export const OPENAI_STREAM_USAGE_MODES = ['estimate', 'inject'] as const;
+export type OpenAiStreamUsageMode = (typeof OPENAI_STREAM_USAGE_MODES)[number];
+
+export interface MeteringConfig {
+  openaiStreamUsage: OpenAiStreamUsageMode;
+}
+
+export const DEFAULT_METERING: Readonly<MeteringConfig> = Object.freeze({ openaiStreamUsage: 'estimate' });
 
 export const DEFAULT_PORTS: Readonly<Ports> = Object.freeze({ edge: 8081, internal: 8090, api: 8765 });
 export const DEFAULT_PROJECT = 'misc';

@@ -17,6 +17,7 @@ import { createApp } from './api/app.js';
 import { resolveAttribution } from './attribution/index.js';
 import { warmUpClientLookup } from './attribution/client-process.js';
 import { meterExchange, type Pricer } from './meter.js';
+import { estimateInput, estimateUsage } from './estimate/index.js';
 import { createInterceptServer } from './mitm/server.js';
 import { upstreamCaList, UpstreamAgent } from './mitm/upstream-agent.js';
 import { createSelftestServer } from './selftest.js';
@@ -88,6 +89,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
 
   const { server: intercept, inner } = createInterceptServer({
     agent,
+    injectIncludeUsage: config.metering.openaiStreamUsage === 'inject',
     draining: () => draining,
     inFlight: {
       add(p) {
@@ -106,6 +108,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         enqueue: (row) => writer.enqueue(row),
         log,
         attributionTimeoutMs: 2000,
+        estimate: (exchange, model) => estimateUsage(estimateInput(exchange.requestJson, exchange.response.events ?? [], model)),
         defaultProject: config.tagging.defaultProject,
       }).then(
         () => undefined,

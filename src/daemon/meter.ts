@@ -8,7 +8,7 @@ import { parsedNothing, type ParsedUsage, type RequestKind } from '../core/parse
 import { SELFTEST_PROJECT, type MeteredHost } from '../core/providers.js';
 import type { RequestRow } from '../core/request-row.js';
 import { storablePath } from '../core/sanitize.js';
-import type { UsageRecord } from '../core/usage.js';
+import type { Usage, UsageRecord } from '../core/usage.js';
 import type { Adapter } from '../adapters/types.js';
 import type { Attribution } from './attribution/index.js';
 
@@ -24,6 +24,8 @@ export interface MeterDeps {
   price: Pricer;
   enqueue: (row: RequestRow) => void;
   log: Logger;
+  /** Token estimate for streams without usage (OpenAI chat/completions); absent = no estimates. */
+  estimate?: (exchange: Exchange, model: string | null) => Promise<Usage | null>;
   /** How long a row waits for the client-process lookup before it is written as `unresolved`. */
   attributionTimeoutMs: number;
   defaultProject: string;
@@ -81,11 +83,34 @@ function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   });
 }
 
+const ESTIMABLE = new Set(['openai-chat', 'openai-completions']);
+
+/**
+ * An OpenAI stream that carried no usage (no include_usage in the request): count the prompt and
+ * the streamed completion with a tokenizer. Reported usage always wins; errors are not estimated.
+ */
+async function withEstimate(parsed: ParsedUsage, f: FinishedExchange, model: string | null, deps: MeterDeps): Promise<ParsedUsage> {
+  const events = f.exchange.response.events;
+  const status = f.exchange.response.status;
+  if (!deps.estimate || parsed.usage !== null || !ESTIMABLE.has(f.adapter.id) || !events || status < 200 || status >= 300) return parsed;
+  const usage = await deps.estimate(f.exchange, model).catch(() => null);
+  if (!usage) return parsed;
+  return {
+    ...parsed,
+    usage,
+    records: [{ model: null, usage }],
+    usageSource: 'estimated',
+    tokensComplete: f.outcome === 'completed' && parsed.errorClass === null,
+    reason: 'tokens estimated with a tokenizer: the stream carried no usage (client did not request include_usage)',
+  };
+}
+
 export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promise<RequestRow> {
   const { exchange } = f;
-  const parsed = f.undecodable ? parsedNothing(f.undecodable) : safeParse(f.adapter, exchange);
   const modelRequested = requestedModel(exchange.requestJson);
-  const model = parsed.model ?? modelRequested;
+  const first = f.undecodable ? parsedNothing(f.undecodable) : safeParse(f.adapter, exchange);
+  const model = first.model ?? modelRequested;
+  const parsed = await withEstimate(first, f, model, deps);
   const completedAt = new Date();
 
   let quote: Quote;

@@ -15,6 +15,7 @@ import type { FinishedExchange } from '../meter.js';
 import { requestStreams } from '../meter.js';
 import { flatten, forwardableRawHeaders, headerMap } from './headers.js';
 import { isEventStream, ResponseObserver } from './observer.js';
+import { InjectedUsageStripper, injectIncludeUsage, MAX_INJECT_BODY } from './usage-injection.js';
 
 /** Request bodies are copied for the model name and stream flag only, up to this size. */
 const MAX_REQUEST_CAPTURE = 2 * 1024 * 1024;
@@ -38,6 +39,8 @@ export interface ForwardDeps {
   onFinished: (f: FinishedExchange) => Promise<void>;
   onPassthroughRequest: () => void;
   inFlight: { add(p: Promise<void>): void };
+  /** [metering] openai_stream_usage = "inject": ask OpenAI chat streams for usage (usage-injection.ts). */
+  injectIncludeUsage: boolean;
 }
 
 export interface Match {
@@ -107,7 +110,39 @@ class RequestCopy extends Transform {
   }
 }
 
+/** Body rewrites prepared before the request goes upstream. */
+interface Prepared {
+  /** The whole request body, already read (null: stream it from the client as it comes). */
+  body: Buffer | null;
+  /** The body sent upstream differs from the client's: include_usage was added. */
+  injected: boolean;
+}
+
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match: Match | null, deps: ForwardDeps): void {
+  const length = Number(req.headers['content-length'] ?? NaN);
+  const candidate =
+    deps.injectIncludeUsage &&
+    match?.adapter.id === 'openai-chat' &&
+    req.method === 'POST' &&
+    Number.isFinite(length) &&
+    length > 0 &&
+    length <= MAX_INJECT_BODY;
+  if (!candidate) {
+    send(req, res, ctx, match, deps, { body: null, injected: false });
+    return;
+  }
+  // Only bodies with a known, bounded length are read whole: the rewrite needs the complete JSON.
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.once('end', () => {
+    const body = Buffer.concat(chunks);
+    const rewritten = injectIncludeUsage(body);
+    send(req, res, ctx, match, deps, rewritten ? { body: rewritten, injected: true, original: body } : { body, injected: false });
+  });
+  req.once('error', () => res.destroy());
+}
+
+function send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match: Match | null, deps: ForwardDeps, prep: Prepared & { original?: Buffer }): void {
   const started = performance.now();
   const requestedAt = new Date();
   const method = req.method ?? 'GET';
@@ -116,11 +151,17 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: C
   if (deps.draining()) res.shouldKeepAlive = false;
   if (!match) deps.onPassthroughRequest();
 
-  const headers = flatten(forwardableRawHeaders(req.rawHeaders, { meteredAcceptEncoding: match !== null }));
+  let pairs = forwardableRawHeaders(req.rawHeaders, { meteredAcceptEncoding: match !== null });
+  if (prep.body) {
+    // The stripper reads plain SSE, so an injected request asks for an uncompressed answer.
+    pairs = pairs.filter(([k]) => k.toLowerCase() !== 'content-length' && !(prep.injected && k.toLowerCase() === 'accept-encoding'));
+    pairs.push(['Content-Length', String(prep.body.length)]);
+  }
+  const headers = flatten(pairs);
   const upReq = ctx.local
     ? httpRequest({ host: '127.0.0.1', port: ctx.local.port, method, path, headers, agent: ctx.local.agent, setHost: false })
     : httpsRequest({ host: ctx.host, port: ctx.port, method, path, headers, agent: deps.agent, servername: ctx.host, setHost: false });
-  const copy = match ? new RequestCopy() : null;
+  const copy = match && !prep.body ? new RequestCopy() : null;
 
   let settle!: () => void;
   const done = new Promise<void>((resolve) => (settle = resolve));
@@ -137,7 +178,7 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: C
     const ttfbMs = tap?.firstByteAt != null ? Math.round(tap.firstByteAt - started) : null;
     void (async () => {
       const obs = observer ? await observer.finish() : null;
-      const requestJson = copy?.json() ?? null;
+      const requestJson = prep.body ? parseJson(prep.original ?? prep.body) : (copy?.json() ?? null);
       const exchange: Exchange = {
         host: ctx.host,
         method,
@@ -201,10 +242,13 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: C
     res.once('close', () => {
       if (!res.writableFinished) clientGone = true;
     });
-    pipeline(ures, tap, res, (err) => {
+    const done = (err: Error | null | undefined): void => {
       if (!err && ures.complete) finish('completed', null, status, resHeaders, observer, tap);
       else finish('aborted', clientGone ? 'client_aborted' : 'upstream_aborted', status, resHeaders, observer, tap);
-    });
+    };
+    const stripping = prep.injected && isEventStream(resHeaders['content-type'] ?? '') && !resHeaders['content-encoding'];
+    if (stripping) pipeline(ures, tap, new InjectedUsageStripper(), res, done);
+    else pipeline(ures, tap, res, done);
   });
 
   upReq.on('error', (err: NodeJS.ErrnoException) => {
@@ -230,8 +274,17 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: C
   // owed a 502 on that socket.
   req.on('error', () => upReq.destroy());
   upReq.on('error', () => req.unpipe());
-  if (copy) req.pipe(copy).pipe(upReq);
+  if (prep.body) upReq.end(prep.body);
+  else if (copy) req.pipe(copy).pipe(upReq);
   else req.pipe(upReq);
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
 }
 
 export function eventStreamHeaders(contentType: string): boolean {
