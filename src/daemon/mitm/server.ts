@@ -4,6 +4,8 @@
 import { Agent as HttpAgent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, type SecureContext } from 'node:tls';
+import type { Exchange } from '../../core/exchange.js';
+import { WebSocketUsageTap } from './websocket.js';
 import { dialUpstream, parseHostPort, type UpstreamRoute } from '../../core/dial.js';
 import type { Logger } from '../../core/log.js';
 import { meteredHost, SELFTEST_HOST } from '../../core/providers.js';
@@ -175,10 +177,48 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
         up.write(headText + '\r\n');
         if (head.length) up.write(head);
         deps.log.info('intercept.upgrade', { host: ctx.host, path: (req.url ?? '').split('?')[0] });
+        meterWebSocket(req, up, ctx);
         splice(socket, up);
       },
       () => socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n'),
     );
+  }
+
+  /** Rows for the responses a WebSocket carries, when its path is one a metering adapter knows. */
+  function meterWebSocket(req: IncomingMessage, up: TLSSocket, ctx: ConnContext): void {
+    const path = req.url ?? '/';
+    // The upgrade is a GET; the same path's POST form tells which API family the frames speak.
+    const match = findAdapter(ctx.host, 'POST', path);
+    if (!match) return;
+    const tap = new WebSocketUsageTap((x) => {
+      const exchange: Exchange = {
+        host: ctx.host,
+        method: 'GET',
+        path,
+        requestJson: null,
+        // Status 200: the upgrade worked and each response on it is its own exchange.
+        response: { status: 200, headers: {}, bodyText: null, events: x.events, truncated: false, outcome: x.terminal ? 'completed' : 'aborted' },
+      };
+      const p = deps.onFinished({
+        exchange,
+        metered: ctx.metered,
+        adapter: match.adapter,
+        kind: match.kind,
+        outcome: x.terminal ? 'completed' : 'aborted',
+        failure: x.terminal ? null : 'connection_closed',
+        stream: true,
+        requestedAt: x.startedAt,
+        latencyMs: Date.now() - x.startedAt.getTime(),
+        ttfbMs: null,
+        attribution: ctx.attribution,
+        undecodable: null,
+      });
+      deps.inFlight.add(p);
+    });
+    up.on('data', (chunk: Buffer) => tap.push(chunk));
+    up.once('close', () => {
+      void tap.end();
+    });
   }
 
   return { server, inner };
