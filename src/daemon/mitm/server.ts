@@ -6,6 +6,8 @@ import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, type SecureContext } from 'node:tls';
 import type { Exchange } from '../../core/exchange.js';
 import { WebSocketUsageTap } from './websocket.js';
+import { clientKeyOf, isTrustRejection, UntrustingClients } from './untrusting-clients.js';
+import type { MeteredHost } from '../../core/providers.js';
 import { dialUpstream, parseHostPort, type UpstreamRoute } from '../../core/dial.js';
 import type { Logger } from '../../core/log.js';
 import { meteredHost, SELFTEST_HOST } from '../../core/providers.js';
@@ -50,6 +52,7 @@ function track(p: Promise<Attribution>): { attribution: Promise<Attribution>; at
 
 export function createInterceptServer(deps: InterceptDeps): InterceptServer {
   const contexts = new WeakMap<Socket, ConnContext>();
+  const untrusting = new UntrustingClients();
   const localAgent = new HttpAgent({ keepAlive: true });
   const inner = createServer({ keepAlive: true, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 });
   const server = createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 30_000 });
@@ -69,6 +72,31 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
     }
     const client = parseClientHeader(req.headers['x-halton-client']) ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     const { attribution, attributionSettled } = track(deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client));
+    if (!untrusting.anyFor(target.host)) {
+      intercept(socket, head, target, metered, attribution, attributionSettled);
+      return;
+    }
+    // Someone refused our certificate for this host lately: is it this client?
+    void Promise.race([attribution, new Promise<null>((r) => setTimeout(() => r(null), 500))]).then((who) => {
+      const key = who ? clientKeyOf(who.clientName, who.slug) : null;
+      if (key && untrusting.has(key, target.host)) {
+        deps.log.info('intercept.untrusted_passthrough', { host: target.host, client_pid: who?.clientPid ?? null, client_name: who?.clientName ?? null });
+        rawTunnel(socket, head, target);
+      } else {
+        intercept(socket, head, target, metered, attribution, attributionSettled);
+      }
+    });
+  });
+
+  function intercept(
+    socket: Socket,
+    head: Buffer,
+    target: { host: string; port: number },
+    metered: MeteredHost,
+    attribution: Promise<Attribution>,
+    attributionSettled: () => boolean,
+  ): void {
+    if (socket.destroyed) return;
     deps.stats.intercepted++;
     socket.write(ESTABLISHED);
     if (head.length) socket.unshift(head);
@@ -85,7 +113,11 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
       ALPNProtocols: ['http/1.1'],
     });
     // Handshake failures (a client that does not trust the CA) and resets end here, never in a throw.
-    tlsSocket.on('error', () => tlsSocket.destroy());
+    let rejected = false;
+    tlsSocket.on('error', (err) => {
+      if (isTrustRejection(err)) rejected = true;
+      tlsSocket.destroy();
+    });
     const ctx: ConnContext = {
       host: target.host,
       port: target.port,
@@ -100,16 +132,24 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
       secured = true;
     });
     tlsSocket.once('close', () => {
-      if (!secured) {
-        deps.stats.tlsFailures++;
+      if (secured) return;
+      deps.stats.tlsFailures++;
+      void attribution.then((who) => {
+        const key = clientKeyOf(who.clientName, who.slug);
+        if (rejected && key) untrusting.remember(key, target.host);
         deps.log.warn('intercept.tls_failed', {
           host: target.host,
-          hint: 'the client did not complete TLS with the halton-meter CA: is it trusted (halton-meter env)?',
+          client_pid: who.clientPid,
+          client_name: who.clientName,
+          rejected_certificate: rejected,
+          hint: rejected
+            ? 'the client does not trust the halton-meter CA; its next connections to this host pass through unmetered for 10 minutes (see halton-meter env)'
+            : 'the client left before TLS completed',
         });
-      }
+      });
     });
     inner.emit('connection', tlsSocket);
-  });
+  }
 
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
