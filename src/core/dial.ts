@@ -123,16 +123,22 @@ function dialViaProxy(target: Target, proxyUrl: string, opts: DialOptions): Prom
             fail(new Error(`upstream proxy refused CONNECT ${authority}: ${status ? status[1] : 'bad response'}`));
             return;
           }
+          sock.removeListener('close', onClose);
+          // Paused so bytes the proxy sent with its 200 wait for the caller's reader, in order.
+          sock.pause();
           const rest = buf.subarray(end + 4);
           if (rest.length) sock.unshift(rest);
           resolve(sock);
         };
         const fail = (err: Error): void => {
+          sock.removeListener('close', onClose);
           sock.destroy();
           reject(err);
         };
+        const onClose = (): void => fail(new Error(`upstream proxy closed the connection before answering CONNECT ${authority}`));
         sock.on('data', onData);
         sock.once('error', fail);
+        sock.once('close', onClose);
       }),
   );
 }

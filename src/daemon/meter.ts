@@ -134,7 +134,8 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
   // Self-test rows always land in their own project, whoever sent them, so reports can leave them out.
   const who: Attribution = f.metered.provider === 'selftest' ? { ...found, slug: SELFTEST_PROJECT, rule: 'selftest' } : found;
   const status = exchange.response.status;
-  const errorClass = parsed.errorClass ?? f.failure ?? (status >= 400 ? `http_${status}` : null);
+  // No response at all: the failure says what happened; an adapter would only see "status 0".
+  const errorClass = (status === 0 ? f.failure : null) ?? parsed.errorClass ?? f.failure ?? (status >= 400 ? `http_${status}` : null);
   const complete = parsed.tokensComplete && f.outcome === 'completed' && !exchange.response.truncated;
   const u = parsed.usage;
 

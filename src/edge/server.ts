@@ -48,6 +48,17 @@ const HOP_BY_HOP = new Set([
   CLIENT_HEADER,
 ]);
 
+/** Headers a Connection header names are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionNamed(value: string | string[] | undefined): Set<string> {
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(
+    text
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
 export function createEdge(deps: EdgeDeps): Edge {
   const health = new DaemonHealth(deps.daemonPorts, deps.now);
   const stats: EdgeStats = { chained: 0, passthrough: 0, fallbacks: 0, httpForwarded: 0, errors: 0 };
@@ -160,8 +171,9 @@ export function createEdge(deps: EdgeDeps): Edge {
 
   function forwardHttp(req: IncomingMessage, res: ServerResponse, to: { host: string; port: number }, path: string, toDaemon: boolean): void {
     const headers: OutgoingHttpHeaders = {};
+    const named = connectionNamed(req.headers.connection);
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || named.has(k)) continue;
       if (k === 'proxy-authorization' && toDaemon) continue;
       headers[k] = v;
     }
@@ -173,7 +185,8 @@ export function createEdge(deps: EdgeDeps): Edge {
     stats.httpForwarded++;
     const up = httpRequest({ host: to.host, port: to.port, method: req.method, path, headers, setHost: false }, (ures) => {
       const out: OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      const upNamed = connectionNamed(ures.headers.connection);
+      for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !upNamed.has(k)) out[k] = v;
       res.writeHead(ures.statusCode ?? 502, ures.statusMessage, out);
       ures.pipe(res);
       ures.on('error', () => res.destroy());

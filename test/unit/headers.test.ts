@@ -78,7 +78,6 @@ describe('forwardableRawHeaders', () => {
 
   test(
     'Accept-Encoding offering nothing decodable asks for identity (no header means "any coding", RFC 9110 §12.5.3)',
-    { todo: 'bug: a filtered-empty Accept-Encoding is dropped, which lets the upstream pick any coding (zstd) the meter cannot decode; it should become "identity"' },
     () => {
       assert.deepEqual(fwd(['accept-encoding', 'zstd, compress'], true), [['accept-encoding', 'identity']]);
     },
@@ -90,8 +89,8 @@ describe('filterAcceptEncoding', () => {
     assert.equal(filterAcceptEncoding('gzip, deflate, br, zstd'), 'gzip, deflate, br');
     assert.equal(filterAcceptEncoding('zstd, compress, x-gzip, identity'), 'x-gzip, identity');
     assert.equal(filterAcceptEncoding('snappy,br'), 'br');
-    assert.equal(filterAcceptEncoding('zstd'), '');
-    assert.equal(filterAcceptEncoding(''), '');
+    assert.equal(filterAcceptEncoding('zstd'), 'identity');
+    assert.equal(filterAcceptEncoding(''), 'identity');
   });
 
   test('q-values survive on kept codings and do not keep a dropped one', () => {

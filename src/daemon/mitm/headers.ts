@@ -36,13 +36,17 @@ export function forwardableRawHeaders(raw: readonly string[], opts: { meteredAcc
   return out;
 }
 
-/** Drops codings Node cannot decode (zstd, compress, ...) so the upstream never picks them. */
+/**
+ * Drops codings Node cannot decode (zstd, compress, ...) so the upstream never picks them. When
+ * nothing decodable is left the answer is `identity`: an absent header would mean "anything".
+ */
 export function filterAcceptEncoding(value: string): string {
-  return value
+  const kept = value
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s && DECODABLE.has(s.split(';')[0].trim().toLowerCase()))
     .join(', ');
+  return kept || 'identity';
 }
 
 /** Flattens pairs for writeHead / request headers (Node accepts the raw array form). */

@@ -85,7 +85,8 @@ export class ResponseObserver {
       this.sse.feed(decoded);
       return;
     }
-    if (this.size + decoded.length > this.maxBody) {
+    // Once over the cap nothing more is kept: what is kept stays a prefix of the body.
+    if (this.truncated || this.size + decoded.length > this.maxBody) {
       this.truncated = true;
       return;
     }
