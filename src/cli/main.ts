@@ -5,6 +5,8 @@ import { isMeterError, errorMessage } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { makeContext, type CliContext } from './context.js';
 import { envCommand } from './commands/env.js';
+import { pricingExplainCommand, pricingListCommand, type ExplainOptions, type ListOptions } from './commands/pricing.js';
+import { recostCommand, type RecostOptions } from './commands/recost.js';
 import { runCommand } from './commands/run.js';
 import { selftestCommand } from './commands/selftest.js';
 import { serveCommand } from './commands/serve.js';
@@ -70,6 +72,35 @@ export function buildProgram(): Command {
     .argument('<command...>', 'the command and its arguments, after --')
     .passThroughOptions()
     .action((argv: string[], o: { project?: string }) => act(() => runCommand(ctx(), argv, o)));
+
+  const pricing = program
+    .command('pricing')
+    .description('show the price table in force, or explain what a captured response costs');
+  pricing
+    .command('list')
+    .description('the prices in force (bundled table and config.toml overrides), USD per million tokens')
+    .option('--provider <provider>', 'only this provider: anthropic, openai, gemini or xai')
+    .option('--at <date>', 'prices in force on this day (YYYY-MM-DD); default today')
+    .option('--json', 'print the table as JSON')
+    .action((o: ListOptions) => act(() => pricingListCommand(ctx(), o)));
+  pricing
+    .command('explain')
+    .description('parse a captured response body (JSON or SSE, gzip too) and show its usage and cost line by line')
+    .argument('[file]', 'the response body as received (curl -o FILE); - or nothing reads stdin')
+    .option('--host <host>', 'the host the request went to (default: told from the body)')
+    .option('--path <path>', 'the request path, e.g. /v1/messages (default: told from the body)')
+    .option('--model <model>', 'the requested model, used when the response names none')
+    .option('--at <date>', 'price at this day (YYYY-MM-DD) or ISO time; default now')
+    .option('--json', 'print the explanation as JSON')
+    .action((file: string | undefined, o: ExplainOptions) => act(() => pricingExplainCommand(ctx(), file, o)));
+
+  program
+    .command('recost')
+    .description('re-price stored rows with the current table and overrides; old figures go to the audit trail')
+    .option('--since <when>', 'only rows since 30m, 24h, 7d, 2w or a day YYYY-MM-DD (default: all rows)')
+    .option('--dry-run', 'count what would change, write nothing')
+    .option('--json', 'print the summary as JSON')
+    .action((o: RecostOptions) => act(() => recostCommand(ctx(), o)));
 
   program.command('daemon').description('run the intercepting daemon in the foreground (what the units run)');
   program.command('edge').description('run the edge proxy in the foreground (what the units run)');

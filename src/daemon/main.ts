@@ -11,8 +11,9 @@ import { MeterError, errorMessage } from '../core/errors.js';
 import { interceptHostNames } from '../core/providers.js';
 import { VERSION } from '../core/version.js';
 import { ensureCa, LeafCache } from '../ca/index.js';
-import { loadBundledTable, priceUsage } from '../pricing/index.js';
-import { openDb, RowWriter } from '../store/index.js';
+import { loadBundledTable } from '../pricing/index.js';
+import { quoteExchange } from '../pricing/quote-exchange.js';
+import { findRequestByProviderId, openDb, RowWriter } from '../store/index.js';
 import { createApp } from './api/app.js';
 import { resolveAttribution } from './attribution/index.js';
 import { warmUpClientLookup } from './attribution/client-process.js';
@@ -67,10 +68,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   });
 
   const table = loadBundledTable();
-  const price: Pricer = (provider, model, records, at, serviceTier) => {
-    const q = priceUsage(table, config.pricing.overrides, provider, model, records, at, { serviceTier });
-    return { costMinor: q.costMinor, ratesSource: q.ratesSource, reason: q.reason };
-  };
+  const price: Pricer = (x) => quoteExchange(table, config.pricing.overrides, x);
 
   const extraCa = config.upstream.caFile ? readFileSync(config.upstream.caFile, 'utf8') : null;
   const upstreamCa = upstreamCaList(extraCa);
@@ -78,6 +76,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const agent = new UpstreamAgent(route, upstreamCa);
 
   const inFlight = new Set<Promise<void>>();
+  // Batch ids metered by this process, before their rows reach the database.
+  const batchesSeen = new Map<string, string>();
   const stats = { intercepted: 0, passthrough: 0, tlsFailures: 0 };
   let passthroughRequests = 0;
   let lastSeenAt: string | null = null;
@@ -105,9 +105,16 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       recent.push(Date.now());
       return meterExchange(f, {
         price,
-        enqueue: (row) => writer.enqueue(row),
+        enqueue: (row) => {
+          if (row.requestKind === 'batch_results' && row.providerRequestId && !batchesSeen.has(row.providerRequestId)) batchesSeen.set(row.providerRequestId, row.id);
+          writer.enqueue(row);
+        },
         log,
         attributionTimeoutMs: 2000,
+        earlierBatchRow: (id) => {
+          return batchesSeen.get(id) ?? findRequestByProviderId(db, id, 'batch_results');
+        },
+
         estimate: (exchange, model) => estimateUsage(estimateInput(exchange.requestJson, exchange.response.events ?? [], model)),
         defaultProject: config.tagging.defaultProject,
       }).then(

@@ -8,7 +8,8 @@ import { parsedNothing, type ParsedUsage, type RequestKind } from '../core/parse
 import { SELFTEST_PROJECT, type MeteredHost } from '../core/providers.js';
 import type { RequestRow } from '../core/request-row.js';
 import { storablePath } from '../core/sanitize.js';
-import type { Usage, UsageRecord } from '../core/usage.js';
+import type { Usage } from '../core/usage.js';
+import type { ExchangeToPrice } from '../pricing/quote-exchange.js';
 import type { Adapter } from '../adapters/types.js';
 import type { Attribution } from './attribution/index.js';
 
@@ -18,7 +19,8 @@ export interface Quote {
   reason: string | null;
 }
 
-export type Pricer = (provider: string, model: string | null, records: UsageRecord[], requestedAt: Date, serviceTier: string | null) => Quote;
+/** Prices one exchange: src/pricing/quote-exchange.ts, the decision `pricing explain` shares. */
+export type Pricer = (x: ExchangeToPrice) => Quote;
 
 export interface MeterDeps {
   price: Pricer;
@@ -26,6 +28,8 @@ export interface MeterDeps {
   log: Logger;
   /** Token estimate for streams without usage (OpenAI chat/completions); absent = no estimates. */
   estimate?: (exchange: Exchange, model: string | null) => Promise<Usage | null>;
+  /** The id of an earlier row for the same batch results (repeat downloads must not bill twice). */
+  earlierBatchRow?: (providerRequestId: string) => string | null;
   /** How long a row waits for the client-process lookup before it is written as `unresolved`. */
   attributionTimeoutMs: number;
   defaultProject: string;
@@ -114,19 +118,13 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
   const completedAt = new Date();
 
   let quote: Quote;
-  if (f.metered.provider === 'selftest') {
-    quote = { costMinor: 0, ratesSource: 'selftest', reason: null };
-  } else if (f.kind === 'count_tokens' && parsed.usage !== null) {
-    // Token counting is free (SPEC §2): a real $0 row, not an unknown cost.
-    quote = { costMinor: 0, ratesSource: 'free', reason: null };
-  } else if (parsed.usage === null) {
-    quote = { costMinor: null, ratesSource: null, reason: parsed.reason ?? 'no usage in response' };
-  } else {
-    try {
-      quote = deps.price(f.metered.provider, model, parsed.records, f.requestedAt, parsed.serviceTier);
-    } catch (err) {
-      quote = { costMinor: null, ratesSource: null, reason: `pricing failed: ${err instanceof Error ? err.message : String(err)}` };
-    }
+  const repeatOf = f.kind === 'batch_results' && parsed.providerRequestId && deps.earlierBatchRow ? deps.earlierBatchRow(parsed.providerRequestId) : null;
+  try {
+    quote = repeatOf
+      ? { costMinor: 0, ratesSource: 'duplicate', reason: `batch results already metered in row ${repeatOf}` }
+      : deps.price({ provider: f.metered.provider, kind: f.kind, model, parsed, at: f.requestedAt });
+  } catch (err) {
+    quote = { costMinor: null, ratesSource: null, reason: `pricing failed: ${err instanceof Error ? err.message : String(err)}` };
   }
 
   const fallback: Attribution = { slug: deps.defaultProject, rule: 'unresolved', clientPid: null, clientName: null };
@@ -137,7 +135,8 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
   // No response at all: the failure says what happened; an adapter would only see "status 0".
   const errorClass = (status === 0 ? f.failure : null) ?? parsed.errorClass ?? f.failure ?? (status >= 400 ? `http_${status}` : null);
   const complete = parsed.tokensComplete && f.outcome === 'completed' && !exchange.response.truncated;
-  const u = parsed.usage;
+  // A repeat download of batch results adds no tokens: its usage stays in usage_json only.
+  const u = repeatOf && parsed.usage ? { ...parsed.usage, inputTokens: 0, cacheReadTokens: 0, cacheWrite5mTokens: 0, cacheWrite1hTokens: 0, outputTokens: 0, thinkingTokens: 0, webSearchRequests: 0 } : parsed.usage;
 
   const row: RequestRow = {
     id: randomUUID(),
@@ -160,7 +159,7 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
     thinkingTokens: u ? u.thinkingTokens : null,
     webSearchRequests: u ? u.webSearchRequests : null,
     costUsdMinorUnits: quote.costMinor,
-    costReason: quote.costMinor === null ? quote.reason : null,
+    costReason: quote.costMinor === null || repeatOf ? quote.reason : null,
     ratesSource: quote.ratesSource,
     serviceTier: parsed.serviceTier,
     latencyMs: f.latencyMs,

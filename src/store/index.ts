@@ -22,3 +22,23 @@ export {
 } from './projects.js';
 export { countRequests, getRequest, insertRequests, listRequests, type ListRequestsOptions } from './requests.js';
 export { RowWriter, type RowWriterOptions, type RowWriterStats, type StoreEventHandler } from './writer.js';
+export {
+  AUDIT_KINDS,
+  insertAuditEvent,
+  listAuditEvents,
+  type AuditEvent,
+  type AuditEventInput,
+  type AuditKind,
+  type ListAuditOptions,
+} from './audit.js';
+export {
+  applyRecost,
+  listRecostCandidates,
+  type ApplyResult,
+  type CostFigure,
+  type RecostChange,
+  type RecostCandidate,
+  type RecostCursor,
+  type RecostPageOptions,
+} from './recost.js';
+export { findRequestByProviderId } from './lookups.js';

@@ -11,7 +11,8 @@ import type { LogFields, Logger, LogLevel } from '../../src/core/log.js';
 import { meteredHost, SELFTEST_HOST, SELFTEST_PROJECT } from '../../src/core/providers.js';
 import type { RequestRow } from '../../src/core/request-row.js';
 import { findAdapter } from '../../src/adapters/index.js';
-import { loadBundledTable, priceUsage } from '../../src/pricing/index.js';
+import { loadBundledTable } from '../../src/pricing/index.js';
+import { quoteExchange } from '../../src/pricing/quote-exchange.js';
 import type { Attribution } from '../../src/daemon/attribution/index.js';
 import { meterExchange, requestedModel, requestStreams, type FinishedExchange, type MeterDeps, type Pricer } from '../../src/daemon/meter.js';
 
@@ -60,10 +61,7 @@ function expectedMinor(parts: Array<[tokens: number, usdPerMtok: string]>): numb
 // The meter, wired like the daemon wires it.
 
 const table = loadBundledTable();
-const price: Pricer = (provider, model, records, at, serviceTier) => {
-  const q = priceUsage(table, [], provider, model, records, at, { serviceTier });
-  return { costMinor: q.costMinor, ratesSource: q.ratesSource, reason: q.reason };
-};
+const price: Pricer = (x) => quoteExchange(table, [], x);
 const REQUESTED_AT = new Date('2026-08-15T12:00:00Z');
 
 interface Captured {
