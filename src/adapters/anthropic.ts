@@ -45,7 +45,8 @@ export const anthropicAdapter = defineAdapter({
   parse: parseAnthropic,
 });
 
-function parseAnthropic(exchange: Exchange): ParsedUsage {
+/** Also what xAI's Anthropic-compatible /v1/messages speaks (adapters/xai.ts). */
+export function parseAnthropic(exchange: Exchange): ParsedUsage {
   const { response } = exchange;
   const headerId = header(response, 'request-id');
   const events = observedEvents(response);
@@ -89,7 +90,7 @@ function parseJson(exchange: Exchange, headerId: string | null, kind: AnthropicK
     });
   }
   const usage = recordAt(body, 'usage');
-  const records = usage === null ? null : recordsOf(usage);
+  const records = usage === null ? null : anthropicRecords(usage);
   return resultOf({
     ...base,
     serviceTier: stringAt(usage, 'service_tier'),
@@ -139,7 +140,7 @@ function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: 
   }
   const merged = overwrite(overwrite({}, start ?? {}), delta ?? {});
   const hasUsage = start !== null || delta !== null;
-  const records = hasUsage ? recordsOf(merged) : null;
+  const records = hasUsage ? anthropicRecords(merged) : null;
   const gap = observerGap(exchange.response);
   let reason: string | null = null;
   if (errorClass !== null) reason = `stream error: ${errorClass}`;
@@ -173,7 +174,7 @@ function overwrite(dst: JsonRecord, src: JsonRecord): JsonRecord {
  * iteration naming a `model` billed as that model. Counts that only the top level reports (thinking
  * tokens, web searches) are added once, to the first executor iteration, so the sum keeps them.
  */
-function recordsOf(u: JsonRecord): UsageRecord[] | null {
+export function anthropicRecords(u: JsonRecord): UsageRecord[] | null {
   if (countAt(u, 'input_tokens') === null && countAt(u, 'output_tokens') === null) return null;
   const top = usageOf(u);
   const iterations = Array.isArray(u.iterations) ? u.iterations.filter(isRecord) : [];

@@ -2,11 +2,16 @@
 // null answer means the request passes through without a row.
 import type { RequestKind } from '../core/parsed.js';
 import { anthropicAdapter } from './anthropic.js';
+import { anthropicBatchResultsAdapter } from './anthropic-batch-results.js';
+import { codexAdapter } from './codex.js';
+import { geminiAdapter } from './gemini.js';
+import { geminiCodeAssistAdapter } from './gemini-code-assist.js';
 import { openAiChatAdapter } from './openai-chat.js';
 import { openAiCompletionsAdapter } from './openai-completions.js';
 import { openAiEmbeddingsAdapter } from './openai-embeddings.js';
 import { openAiResponsesAdapter } from './openai-responses.js';
 import type { Adapter, AdapterId } from './types.js';
+import { xaiChatAdapter, xaiMessagesAdapter, xaiResponsesAdapter } from './xai.js';
 
 export type { Adapter, AdapterId } from './types.js';
 export { ADAPTER_IDS } from './types.js';
@@ -18,6 +23,13 @@ export const ADAPTERS: readonly Adapter[] = [
   openAiResponsesAdapter,
   openAiEmbeddingsAdapter,
   openAiCompletionsAdapter,
+  anthropicBatchResultsAdapter,
+  codexAdapter,
+  geminiAdapter,
+  geminiCodeAssistAdapter,
+  xaiChatAdapter,
+  xaiResponsesAdapter,
+  xaiMessagesAdapter,
 ];
 
 export interface AdapterMatch {

@@ -82,7 +82,14 @@ export function chatRecords(u: JsonRecord): UsageRecord[] | null {
   ];
 }
 
+/** How a chat-shaped usage object becomes priced records (xAI counts reasoning differently). */
+export type ChatRecordsOf = (u: JsonRecord) => UsageRecord[] | null;
+
 export function parseChatShape(exchange: Exchange): ParsedUsage {
+  return parseChatShapeWith(exchange, chatRecords);
+}
+
+export function parseChatShapeWith(exchange: Exchange, recordsOf: ChatRecordsOf): ParsedUsage {
   const { response } = exchange;
   const headerId = header(response, 'x-request-id');
   if (!isSuccess(response.status)) {
@@ -90,11 +97,11 @@ export function parseChatShape(exchange: Exchange): ParsedUsage {
     return upstreamErrorResult(response.status, body, headerId);
   }
   const events = observedEvents(response);
-  if (events !== null) return parseStream(events, exchange, headerId);
+  if (events !== null) return parseStream(events, exchange, headerId, recordsOf);
   const gap = observerGap(response);
   const body = response.bodyText === null ? undefined : tryParseJson(response.bodyText);
   const usage = recordAt(body, 'usage');
-  const records = usage === null ? null : chatRecords(usage);
+  const records = usage === null ? null : recordsOf(usage);
   const errorClass = isRecord(field(body, 'error')) ? errorClassOf(body) ?? 'error' : null;
   let reason = gap;
   if (reason === null && !isRecord(body)) {
@@ -113,7 +120,7 @@ export function parseChatShape(exchange: Exchange): ParsedUsage {
   });
 }
 
-function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: string | null): ParsedUsage {
+function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: string | null, recordsOf: ChatRecordsOf): ParsedUsage {
   let usage: JsonRecord | null = null;
   let model: string | null = null;
   let id: string | null = null;
@@ -135,7 +142,7 @@ function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: 
     // The last chunk carrying usage wins, whether or not it still has choices (Groq, Mistral, ...).
     if (isRecord(obj.usage)) usage = obj.usage;
   }
-  const records = usage === null ? null : chatRecords(usage);
+  const records = usage === null ? null : recordsOf(usage);
   let reason: string | null = observerGap(exchange.response);
   if (errorClass !== null) reason = `stream error: ${errorClass}`;
   else if (reason === null && records === null) {

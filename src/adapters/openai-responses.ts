@@ -30,7 +30,7 @@ export const openAiResponsesAdapter = defineAdapter({
   id: 'openai-responses',
   provider: 'openai',
   matches: openAiMatcher('/v1/responses', 'responses'),
-  parse: parseResponses,
+  parse: (exchange) => parseResponses(exchange),
 });
 
 const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
@@ -65,7 +65,11 @@ export function responsesRecords(u: JsonRecord): UsageRecord[] | null {
   ];
 }
 
-function parseResponses(exchange: Exchange): ParsedUsage {
+/** How a Responses usage object becomes priced records (xAI may count reasoning differently). */
+export type ResponsesRecordsOf = (u: JsonRecord) => UsageRecord[] | null;
+
+/** Also what the Codex backend and xAI's /v1/responses speak (adapters/codex.ts, adapters/xai.ts). */
+export function parseResponses(exchange: Exchange, recordsOf: ResponsesRecordsOf = responsesRecords): ParsedUsage {
   const { response } = exchange;
   const headerId = header(response, 'x-request-id');
   if (!isSuccess(response.status)) {
@@ -73,16 +77,16 @@ function parseResponses(exchange: Exchange): ParsedUsage {
     return upstreamErrorResult(response.status, body, headerId);
   }
   const events = observedEvents(response);
-  if (events !== null) return parseStream(events, exchange, headerId);
+  if (events !== null) return parseStream(events, exchange, headerId, recordsOf);
   const body = response.bodyText === null ? undefined : tryParseJson(response.bodyText);
   if (!isRecord(body)) {
     const why = response.bodyText === null ? 'response body not captured' : 'response body is not JSON';
-    return fromResponseObject(undefined, null, headerId, observerGap(response) ?? why);
+    return fromResponseObject(undefined, null, headerId, observerGap(response) ?? why, recordsOf);
   }
-  return fromResponseObject(body, failureOf(body), headerId, observerGap(response));
+  return fromResponseObject(body, failureOf(body), headerId, observerGap(response), recordsOf);
 }
 
-function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: string | null): ParsedUsage {
+function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: string | null, recordsOf: ResponsesRecordsOf): ParsedUsage {
   let opening: unknown;
   let terminal: unknown;
   let terminalType: string | null = null;
@@ -110,7 +114,21 @@ function parseStream(events: readonly SseEvent[], exchange: Exchange, headerId: 
   let reason = observerGap(exchange.response);
   if (errorClass !== null) reason = `stream error: ${errorClass}`;
   else if (reason === null && terminalType === null) reason = 'stream ended before response.completed';
-  return fromResponseObject(terminal ?? opening, errorClass, headerId, reason);
+  return fromResponseObject(terminal ?? opening, errorClass, headerId, reason, recordsOf);
+}
+
+/**
+ * `background: true` answers the create call at once with status queued/in_progress and no usage;
+ * the usage arrives only in a later `GET /v1/responses/{id}` poll, which is deliberately not metered
+ * (a client may poll many times, and each poll repeats the same usage). A streamed background create
+ * carries response.completed with usage and is metered in full; this one stays NULL-cost, saying why.
+ */
+export const BACKGROUND_PENDING_REASON =
+  'background response still queued: its usage only arrives in GET /v1/responses/{id} polls, which are not metered';
+
+function isPendingBackground(resp: unknown): boolean {
+  const status = stringAt(resp, 'status');
+  return path(resp, 'background') === true && (status === 'queued' || status === 'in_progress');
 }
 
 /** Why a response object failed: its `error` (code first: the Responses `error` has no type). */
@@ -125,11 +143,13 @@ function fromResponseObject(
   errorClass: string | null,
   headerId: string | null,
   reasonSoFar: string | null,
+  recordsOf: ResponsesRecordsOf,
 ): ParsedUsage {
   const usage = recordAt(resp, 'usage');
-  const records = usage === null ? null : responsesRecords(usage);
+  const records = usage === null ? null : recordsOf(usage);
   let reason = reasonSoFar;
   if (reason === null && errorClass !== null) reason = `response failed: ${errorClass}`;
+  if (reason === null && records === null && isPendingBackground(resp)) reason = BACKGROUND_PENDING_REASON;
   if (reason === null && records === null) reason = usage === null ? 'response without usage' : 'usage without token counts';
   return resultOf({
     model: stringAt(resp, 'model'),

@@ -14,6 +14,13 @@ export const ADAPTER_IDS = [
   'openai-responses',
   'openai-embeddings',
   'openai-completions',
+  'anthropic-batch-results',
+  'codex',
+  'gemini',
+  'gemini-code-assist',
+  'xai-chat',
+  'xai-responses',
+  'xai-messages',
 ] as const;
 export type AdapterId = (typeof ADAPTER_IDS)[number];
 
@@ -121,6 +128,9 @@ export function resultOf(r: Readout): ParsedUsage {
  * when the body names one, else `http_<status>` so every error row has a class.
  */
 export function upstreamErrorResult(status: number, body: unknown, providerRequestId: string | null): ParsedUsage {
+  // Status 0: no answer came at all. There is nothing to class here; the meter's own failure
+  // (upstream_unreachable, client_aborted) says what happened, so no `http_0` stands in for it.
+  if (status === 0) return parsedNothing('no response from upstream');
   const p = parsedNothing(`upstream error ${status}`);
   p.errorClass = errorClassOf(body) ?? `http_${status}`;
   p.providerRequestId = providerRequestId;

@@ -59,6 +59,12 @@ export function requestedModel(requestJson: unknown): string | null {
   return null;
 }
 
+/** Gemini names the model in the URL (`/v1beta/models/gemini-2.5-pro:generateContent`). */
+export function modelFromPath(path: string): string | null {
+  const m = /\/models\/([^/:?]+):/.exec(path);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
 export function requestStreams(requestJson: unknown): boolean {
   return !!(requestJson && typeof requestJson === 'object' && (requestJson as { stream?: unknown }).stream === true);
 }
@@ -111,7 +117,7 @@ async function withEstimate(parsed: ParsedUsage, f: FinishedExchange, model: str
 
 export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promise<RequestRow> {
   const { exchange } = f;
-  const modelRequested = requestedModel(exchange.requestJson);
+  const modelRequested = requestedModel(exchange.requestJson) ?? modelFromPath(exchange.path);
   const first = f.undecodable ? parsedNothing(f.undecodable) : safeParse(f.adapter, exchange);
   const model = first.model ?? modelRequested;
   const parsed = await withEstimate(first, f, model, deps);

@@ -66,7 +66,7 @@ describe('findAdapter', () => {
     ['api.openai.com', 'GET', '/v1/chat/completions', null, null],
     ['api.openai.com', 'POST', '/v1/messages', null, null],
     ['chatgpt.com', 'POST', '/v1/chat/completions', null, null],
-    ['api.x.ai', 'POST', '/v1/chat/completions', null, null],
+    ['api.x.ai', 'POST', '/v1/chat/completions', 'xai-chat', 'chat'],
     ['example.com', 'POST', '/v1/messages', null, null],
   ];
   for (const [host, method, path, id, kind] of cases) {

@@ -200,7 +200,8 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match
         kind: match.kind,
         outcome,
         failure,
-        stream: obs?.events != null || requestStreams(requestJson),
+        // SSE, a request that asked to stream, or Gemini's streamed JSON array (no SSE, no flag).
+        stream: obs?.events != null || requestStreams(requestJson) || path.includes(':streamGenerateContent'),
         requestedAt,
         latencyMs,
         ttfbMs,
