@@ -16,10 +16,10 @@ const pending = new Map<number, (p: ClientProcess | null) => void>();
 function getWorker(): Worker {
   if (worker) return worker;
   const w = new Worker(new URL('./proc-worker.js', import.meta.url));
-  w.unref();
   w.on('message', (reply: LookupReply) => {
     const resolve = pending.get(reply.id);
     pending.delete(reply.id);
+    if (pending.size === 0) w.unref();
     resolve?.(reply.process);
   });
   const fail = (): void => {
@@ -30,6 +30,10 @@ function getWorker(): Worker {
   };
   w.on('error', fail);
   w.on('exit', fail);
+  // The worker keeps the process alive only while a lookup is pending (see findClientProcess).
+  // unref() after the listeners: adding a 'message' listener refs the worker again, and a process
+  // that once looked a client up must still be able to exit on its own (the CLI, tests).
+  w.unref();
   worker = w;
   return w;
 }
@@ -45,7 +49,10 @@ export function findClientProcess(client: ClientAddress, ownPid: number, procRoo
     pending.set(id, resolve);
     const req: LookupRequest = { id, client, ownPid, procRoot };
     try {
-      getWorker().postMessage(req);
+      const w = getWorker();
+      // A pending lookup is work in progress: it keeps the process alive until it answers.
+      w.ref();
+      w.postMessage(req);
     } catch {
       pending.delete(id);
       resolve(null);

@@ -1,9 +1,23 @@
 // The attribution chain (SPEC §4): the first rule that yields a valid slug wins, and the row records
-// which one. This part covers the proxy-URL user name, HALTON_PROJECT in the client's environment
-// and the configured default.
+// which one. One file per rule under rules/, in the order of CHAIN below; `default` (the configured
+// project) ends it, or `unresolved` when the client process was never found (it had exited, or it
+// lives where /proc cannot see it). docs/attribution.md explains each rule for users.
+//
+// Rules 2-7 answer from facts about the client process that the lookup worker gathered the moment
+// it found the process (client-process.ts, context.ts): evaluating the chain here is pure.
 import type { AttributionRule } from '../../core/request-row.js';
-import { normaliseSlug } from '../../core/slug.js';
 import { findClientProcess, type ClientAddress, type ClientProcess } from './client-process.js';
+import { containerRule } from './rules/container.js';
+import { cwdRule } from './rules/cwd.js';
+import { envRule } from './rules/env.js';
+import { gitRootRule } from './rules/git-root.js';
+import { haltonrcRule } from './rules/haltonrc.js';
+import { ideWorkspaceRule } from './rules/ide-workspace.js';
+import { proxyUserRule } from './rules/proxy-user.js';
+import type { ChainInput, Rule } from './rules/rule.js';
+
+export { proxyUserFromHeader } from './rules/proxy-user.js';
+export type { ChainInput } from './rules/rule.js';
 
 export interface Attribution {
   slug: string;
@@ -24,29 +38,23 @@ export interface AttributionDeps {
   lookupProcess?: (client: ClientAddress) => Promise<ClientProcess | null>;
 }
 
-export function proxyUserFromHeader(header: string | string[] | undefined): string | null {
-  if (typeof header !== 'string') return null;
-  const m = /^\s*basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!m) return null;
-  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  const user = colon >= 0 ? decoded.slice(0, colon) : decoded;
-  try {
-    return decodeURIComponent(user);
-  } catch {
-    return user;
+/** SPEC §4, in order. */
+export const CHAIN: readonly Rule[] = [proxyUserRule, envRule, haltonrcRule, ideWorkspaceRule, gitRootRule, containerRule, cwdRule];
+
+/** Runs the chain over what is known about one connection. Pure. */
+export function chooseAttribution(input: ChainInput, defaultProject: string): Attribution {
+  const clientPid = input.process?.pid ?? null;
+  const clientName = input.process?.name ?? null;
+  for (const rule of CHAIN) {
+    const slug = rule.slug(input);
+    if (slug) return { slug, rule: rule.name, clientPid, clientName };
   }
+  return { slug: defaultProject, rule: input.process ? 'default' : 'unresolved', clientPid, clientName };
 }
 
 export async function resolveAttribution(input: AttributionInput, deps: AttributionDeps): Promise<Attribution> {
   const lookup = deps.lookupProcess ?? ((c: ClientAddress) => findClientProcess(c, deps.ownPid));
-  const fromProxy = normaliseSlug(input.proxyUser);
   // The process is looked up even when the proxy user wins: the row still names the client.
   const proc = input.client ? await lookup(input.client).catch(() => null) : null;
-  const clientPid = proc?.pid ?? null;
-  const clientName = proc?.name ?? null;
-  if (fromProxy) return { slug: fromProxy, rule: 'proxy_user', clientPid, clientName };
-  const fromEnv = normaliseSlug(proc?.env.get('HALTON_PROJECT'));
-  if (fromEnv) return { slug: fromEnv, rule: 'env', clientPid, clientName };
-  return { slug: deps.defaultProject, rule: proc ? 'default' : 'unresolved', clientPid, clientName };
+  return chooseAttribution({ proxyUser: input.proxyUser, process: proc }, deps.defaultProject);
 }

@@ -3,6 +3,7 @@
 // the thousands of readlinks of a scan, and in the worker they never block the daemon's sockets.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import type { ClientContext } from './context.js';
 
 export interface ClientAddress {
   address: string;
@@ -18,6 +19,12 @@ export interface ClientProcess {
   cwd: string | null;
   /** Parent pid, for rules that look at the parent's command line. */
   ppid: number | null;
+  /**
+   * What the rest of the chain needs (.haltonrc, IDE workspace, git root, container, cwd name), read
+   * in the worker the moment the process was found. Absent when the process came from somewhere
+   * else (an injected lookup): those rules then have nothing to answer from.
+   */
+  context?: ClientContext;
 }
 
 export const PROC = '/proc';
@@ -85,7 +92,11 @@ export function findSocketInodeSync(client: ClientAddress, procRoot = PROC): num
  * Owners of the wanted socket inodes. Walks every process's fd links and stops as soon as all
  * wanted inodes are found; each found process is read at once, before it can exit.
  */
-export function scanOwnersSync(wanted: ReadonlySet<number>, procRoot = PROC): Map<number, ClientProcess> {
+export function scanOwnersSync(
+  wanted: ReadonlySet<number>,
+  procRoot = PROC,
+  read: (pid: number) => ClientProcess | null = (pid) => readProcessSync(pid, procRoot),
+): Map<number, ClientProcess> {
   const found = new Map<number, ClientProcess>();
   let pids: string[];
   try {
@@ -114,7 +125,7 @@ export function scanOwnersSync(wanted: ReadonlySet<number>, procRoot = PROC): Ma
       if (!link.startsWith('socket:[')) continue;
       const inode = Number(link.slice(8, -1));
       if (wanted.has(inode) && !found.has(inode)) {
-        const proc = readProcessSync(Number(pid), procRoot);
+        const proc = read(Number(pid));
         if (proc) found.set(inode, proc);
       }
     }
@@ -143,12 +154,31 @@ export function readProcessSync(pid: number, procRoot = PROC): ClientProcess | n
       if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
     }
   }
-  let ppid: number | null = null;
-  if (stat) {
-    // Field 4 comes after the parenthesised comm, which may itself contain spaces or parentheses.
-    const close = stat.lastIndexOf(')');
-    const p = Number(stat.slice(close + 2).split(' ')[1]);
-    ppid = Number.isFinite(p) ? p : null;
+  return { pid, name: comm ? comm.trim() : null, env, cwd, ppid: stat ? ppidFromStat(stat) : null };
+}
+
+function ppidFromStat(stat: string): number | null {
+  // Field 4 comes after the parenthesised comm, which may itself contain spaces or parentheses.
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return null;
+  const p = Number(stat.slice(close + 2).split(' ')[1]);
+  return Number.isInteger(p) && p >= 0 ? p : null;
+}
+
+export function readPpidSync(pid: number, procRoot = PROC): number | null {
+  try {
+    return ppidFromStat(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
   }
-  return { pid, name: comm ? comm.trim() : null, env, cwd, ppid };
+}
+
+/** /proc/PID/cmdline as argv (NUL-separated), or null when the process is gone or unreadable. */
+export function readCmdlineSync(pid: number, procRoot = PROC): string[] | null {
+  try {
+    const raw = readFileSync(`${procRoot}/${pid}/cmdline`, 'utf8');
+    return raw.split('\0').filter((a) => a.length > 0);
+  } catch {
+    return null;
+  }
 }

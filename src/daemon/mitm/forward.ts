@@ -58,18 +58,15 @@ const ATTRIBUTION_GRACE_MS = 150;
 
 class Tap extends Transform {
   firstByteAt: number | null = null;
+  private seen = 0;
+  private held: Buffer | null = null;
   constructor(
     private readonly observer: ResponseObserver | null,
     private readonly holdEnd: (() => Promise<void>) | null,
+    /** Content-Length of the response: with it, the client has the whole body at its last byte, so that byte is the one held. */
+    private readonly expectedLength: number | null,
   ) {
     super();
-  }
-  override _flush(cb: TransformCallback): void {
-    if (!this.holdEnd) return cb();
-    this.holdEnd().then(
-      () => cb(),
-      () => cb(),
-    );
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.firstByteAt === null) this.firstByteAt = performance.now();
@@ -80,7 +77,18 @@ class Tap extends Transform {
         // The observer is best-effort; the client's bytes are not.
       }
     }
+    this.seen += chunk.length;
+    if (this.holdEnd && this.expectedLength !== null && this.seen >= this.expectedLength && chunk.length > 0) {
+      this.held = chunk.subarray(chunk.length - 1);
+      cb(null, chunk.length > 1 ? chunk.subarray(0, chunk.length - 1) : undefined);
+      return;
+    }
     cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const release = (): void => cb(null, this.held ?? undefined);
+    if (!this.holdEnd) return release();
+    this.holdEnd().then(release, release);
   }
 }
 
@@ -238,7 +246,8 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match
               });
             })
         : null;
-    const tap = new Tap(observer, holdEnd);
+    const declared = Number(resHeaders['content-length'] ?? NaN);
+    const tap = new Tap(observer, holdEnd, Number.isFinite(declared) && declared > 0 ? declared : null);
     let clientGone = false;
     res.once('close', () => {
       if (!res.writableFinished) clientGone = true;
