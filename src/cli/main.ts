@@ -10,6 +10,7 @@ import { recostCommand, type RecostOptions } from './commands/recost.js';
 import { runCommand } from './commands/run.js';
 import { selftestCommand } from './commands/selftest.js';
 import { serveCommand } from './commands/serve.js';
+import { registerOpsCommands } from './commands/ops.js';
 
 function fail(e: unknown): number {
   if (isMeterError(e)) {
@@ -101,6 +102,8 @@ export function buildProgram(): Command {
     .option('--dry-run', 'count what would change, write nothing')
     .option('--json', 'print the summary as JSON')
     .action((o: RecostOptions) => act(() => recostCommand(ctx(), o)));
+
+  registerOpsCommands(program);
 
   program.command('daemon').description('run the intercepting daemon in the foreground (what the units run)');
   program.command('edge').description('run the edge proxy in the foreground (what the units run)');
