@@ -135,11 +135,21 @@ export function appliedMigrations(db: Db): MigrationRecord[] {
     .map((r) => ({ id: r.id, name: r.name, appliedAt: r.applied_at }));
 }
 
-/** Ids recorded in the file that this code does not know: the file belongs to a newer version. */
+/**
+ * A migration whose name starts with this only adds (tables, nullable columns, indexes): code that
+ * predates it still reads and writes the file correctly, since every INSERT names its columns. So a
+ * rollback to an older version keeps metering instead of going read-only.
+ */
+export const ADDITIVE_PREFIX = 'additive:';
+
+/**
+ * Ids recorded in the file that this code does not know and that are not marked additive: the file
+ * belongs to a newer version that changed something this code would get wrong.
+ */
 export function unknownMigrationIds(db: Db): number[] {
   return appliedMigrations(db)
-    .map((m) => m.id)
-    .filter((id) => !knownIds.has(id));
+    .filter((m) => !knownIds.has(m.id) && !(m.name ?? '').startsWith(ADDITIVE_PREFIX))
+    .map((m) => m.id);
 }
 
 export type MigrateResult =
@@ -172,7 +182,7 @@ type Plan = { kind: 'current' } | { kind: 'newer'; unknownIds: number[] } | { ki
 
 function planMigration(db: Db): Plan {
   const applied = appliedMigrations(db).map((m) => m.id);
-  const unknown = applied.filter((id) => !knownIds.has(id));
+  const unknown = unknownMigrationIds(db);
   if (unknown.length > 0) return { kind: 'newer', unknownIds: unknown };
   const done = new Set(applied);
   const pending = MIGRATIONS.filter((m) => !done.has(m.id));

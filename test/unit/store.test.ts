@@ -168,6 +168,26 @@ describe('openDb and migrations', () => {
     assert.equal(existsSync(path), false);
   });
 
+  test('a newer version that only added (an additive migration) leaves the database writable by this one', () => {
+    const path = freshPath();
+    withDb(path, (db) => {
+      insertRequests(db, [row({ projectSlug: 'kept' })]);
+      // A future version added a nullable column and an index, and said so in the migration name.
+      db.exec('ALTER TABLE requests ADD COLUMN future_note TEXT');
+      db.prepare('INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)').run(998, 'additive: requests.future_note', '2030-01-01T00:00:00.000Z');
+    });
+    const db = openDb(path);
+    try {
+      assert.equal(db.newerThanCode, false);
+      assert.equal(db.readonly, false);
+      insertRequests(db, [row({ projectSlug: 'after-rollback' })]);
+      assert.equal(countRequests(db), 2);
+      assert.equal(appliedMigrations(db).length, 2);
+    } finally {
+      db.close();
+    }
+  });
+
   test('a database from a newer version opens read-only, is never altered, and refuses writes', () => {
     const path = freshPath();
     withDb(path, (db) => {
