@@ -12,8 +12,8 @@ export const PASSTHROUGH_HOST = 'plain.example.test';
 
 export type SideName = 'direct' | 'metered' | 'passthrough';
 
-export interface Side {
-  name: SideName;
+export interface Side<N extends SideName = SideName> {
+  name: N;
   dispatcher: Dispatcher;
   origin: string;
   headers: Record<string, string>;
@@ -35,7 +35,7 @@ const BASE_HEADERS = {
 };
 
 /** `connections` keep-alive connections (1 = a single undici Client, pipelining off). */
-export function makeSide(name: SideName, ep: Endpoints, connections: number): Side {
+export function makeSide<N extends SideName>(name: N, ep: Endpoints, connections: number): Side<N> {
   if (name === 'direct') {
     const origin = `https://127.0.0.1:${ep.fakePort}`;
     const connect = { ca: ep.upstreamCa, servername: HOST };

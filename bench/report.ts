@@ -24,9 +24,11 @@ export interface MachineInfo {
   date: string;
   command: string;
   loadavgBefore: string;
+  /** Commit and uncommitted changes of the tree measured (src/ is what the numbers describe). */
+  tree: string;
 }
 
-export function machineInfo(command: string): MachineInfo {
+export function machineInfo(command: string, root: string): MachineInfo {
   let n = cpus().length;
   try {
     n = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || n;
@@ -46,7 +48,17 @@ export function machineInfo(command: string): MachineInfo {
   } catch {
     // not Linux
   }
-  return { nproc: n, cpuModel: model, node: process.version, date: new Date().toISOString(), command, loadavgBefore: load };
+  // A snapshot outside git (e.g. `git archive HEAD` into a scratch directory) can name itself.
+  let tree = process.env.HALTON_BENCH_TREE ?? 'unknown';
+  try {
+    const git = (args: string[]): string => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const head = git(['rev-parse', '--short', 'HEAD']).trim();
+    const dirty = git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length;
+    tree = dirty ? `${head} + ${dirty} uncommitted file(s) in src/` : `${head} (src/ clean)`;
+  } catch {
+    // not a git checkout
+  }
+  return { nproc: n, cpuModel: model, node: process.version, date: new Date().toISOString(), command, loadavgBefore: load, tree };
 }
 
 const HEADER = ['figure', 'direct', 'through meter', 'added/ratio', 'target', 'PASS/MISS'];

@@ -11,6 +11,7 @@ import { runCommand } from './commands/run.js';
 import { selftestCommand } from './commands/selftest.js';
 import { serveCommand } from './commands/serve.js';
 import { registerOpsCommands } from './commands/ops.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 
 function fail(e: unknown): number {
   if (isMeterError(e)) {
@@ -104,6 +105,7 @@ export function buildProgram(): Command {
     .action((o: RecostOptions) => act(() => recostCommand(ctx(), o)));
 
   registerOpsCommands(program);
+  registerDoctorCommand(program);
 
   program.command('daemon').description('run the intercepting daemon in the foreground (what the units run)');
   program.command('edge').description('run the edge proxy in the foreground (what the units run)');

@@ -57,7 +57,18 @@ export async function runSelftest(ctx: CliContext): Promise<SelftestResult> {
   }
   let raw: Socket;
   try {
-    raw = await connectVia(ports.edge, SELFTEST_HOST);
+    // Right after a daemon (re)start the edge may still hold its "daemon down" verdict (re-checked
+    // every 200 ms) and, unable to pass the self-test host through, answer 502: ask again briefly.
+    const deadline = Date.now() + 2000;
+    for (;;) {
+      try {
+        raw = await connectVia(ports.edge, SELFTEST_HOST);
+        break;
+      } catch (e) {
+        if (!/ 502 /.test((e as Error).message) || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    }
   } catch (e) {
     throw new MeterError('selftest_failed', `cannot go through the edge on 127.0.0.1:${ports.edge}: ${(e as Error).message}`, 'is the meter running? try: halton-meter serve');
   }

@@ -20,7 +20,7 @@ import { warmUpClientLookup } from './attribution/client-process.js';
 import { meterExchange, type Pricer } from './meter.js';
 import { estimateInput, estimateUsage } from './estimate/index.js';
 import { createInterceptServer } from './mitm/server.js';
-import { upstreamCaList, UpstreamAgent } from './mitm/upstream-agent.js';
+import { upstreamCaList, upstreamTlsContext, UpstreamAgent } from './mitm/upstream-agent.js';
 import { createSelftestServer } from './selftest.js';
 
 export interface DaemonHandle {
@@ -73,7 +73,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const extraCa = config.upstream.caFile ? readFileSync(config.upstream.caFile, 'utf8') : null;
   const upstreamCa = upstreamCaList(extraCa);
   const route = { resolve: config.upstream.resolve, proxy: config.upstream.proxy };
-  const agent = new UpstreamAgent(route, upstreamCa);
+  const upstreamTls = upstreamTlsContext(upstreamCa);
+  const agent = new UpstreamAgent(route, upstreamTls);
 
   const inFlight = new Set<Promise<void>>();
   // Batch ids metered by this process, before their rows reach the database.
@@ -124,7 +125,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     },
     secureContext: (host) => leaves.getSecureContext(host),
     upstream: route,
-    upstreamCa,
+    upstreamTls,
     log,
     attribute: (proxyUser, client) =>
       resolveAttribution({ proxyUser, client }, { defaultProject: config.tagging.defaultProject, ownPid: process.pid }),

@@ -68,7 +68,20 @@ function expandV6(address: string): number[] {
 
 /** Socket inode of the connection whose local end is `client`, or null. */
 export function findSocketInodeSync(client: ClientAddress, procRoot = PROC): number | null {
-  const keys = new Set(procNetKey(client.address, client.port));
+  return findSocketInodesSync([client], procRoot)[0];
+}
+
+/**
+ * Socket inodes for several clients from one read of /proc/net/tcp{,6}: with many sockets open the
+ * kernel takes several milliseconds to produce those files, so a burst of connections shares a read.
+ */
+export function findSocketInodesSync(clients: readonly ClientAddress[], procRoot = PROC): Array<number | null> {
+  const keyOf = new Map<string, number>();
+  clients.forEach((c, i) => {
+    for (const k of procNetKey(c.address, c.port)) keyOf.set(k, i);
+  });
+  const found: Array<number | null> = clients.map(() => null);
+  let left = clients.length;
   for (const file of ['net/tcp', 'net/tcp6']) {
     let text: string;
     try {
@@ -77,15 +90,20 @@ export function findSocketInodeSync(client: ClientAddress, procRoot = PROC): num
       continue;
     }
     const lines = text.split('\n');
-    for (let i = 1; i < lines.length; i++) {
+    for (let i = 1; i < lines.length && left > 0; i++) {
       const cols = lines[i].trim().split(/\s+/);
-      if (cols.length >= 10 && keys.has(cols[1])) {
-        const inode = Number(cols[9]);
-        if (inode > 0) return inode;
+      if (cols.length < 10) continue;
+      const at = keyOf.get(cols[1]);
+      if (at === undefined || found[at] !== null) continue;
+      const inode = Number(cols[9]);
+      if (inode > 0) {
+        found[at] = inode;
+        left--;
       }
     }
+    if (left === 0) break;
   }
-  return null;
+  return found;
 }
 
 /**

@@ -4,7 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import { newContextCaches, readDirectoryFactsSync, readProcessFactsSync, withoutOwnContainer, type DirectoryFacts, type ProcessFacts } from './context.js';
 import { readContainerSync } from './rules/container.js';
-import { findSocketInodeSync, readProcessSync, scanOwnersSync, type ClientAddress, type ClientProcess } from './proc-scan.js';
+import { findSocketInodesSync, readProcessSync, scanOwnersSync, type ClientAddress, type ClientProcess } from './proc-scan.js';
 
 export interface LookupRequest {
   id: number;
@@ -37,7 +37,8 @@ function ownContainer(procRoot: string, ownPid: number): string | null {
 
 function lookUp(reqs: LookupRequest[], root: string): void {
   const inodes = new Map<number, number | null>();
-  for (const r of reqs) inodes.set(r.id, findSocketInodeSync(r.client, root));
+  const found = findSocketInodesSync(reqs.map((r) => r.client), root);
+  reqs.forEach((r, i) => inodes.set(r.id, found[i]));
   const wanted = new Set([...inodes.values()].filter((i): i is number => i !== null));
   if (wanted.size === 0) {
     for (const r of reqs) reply({ id: r.id, process: null });

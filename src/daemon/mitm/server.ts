@@ -23,7 +23,8 @@ const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
 export interface InterceptDeps extends ForwardDeps {
   secureContext: (host: string) => SecureContext;
   upstream: UpstreamRoute;
-  upstreamCa: string[];
+  /** The shared upstream TLS context (system roots + [upstream] ca_file). */
+  upstreamTls: SecureContext;
   log: Logger;
   attribute: (proxyUser: string | null, client: ClientAddress | null) => Promise<Attribution>;
   selftestPort: () => number;
@@ -208,7 +209,7 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
   function upgradePassthrough(req: IncomingMessage, socket: Socket, head: Buffer, ctx: ConnContext): void {
     dialUpstream({ host: ctx.host, port: ctx.port }, deps.upstream).then(
       (raw) => {
-        const up = tlsConnect({ socket: raw, servername: ctx.host, ca: deps.upstreamCa, ALPNProtocols: ['http/1.1'] });
+        const up = tlsConnect({ socket: raw, servername: ctx.host, secureContext: deps.upstreamTls, ALPNProtocols: ['http/1.1'] });
         let headText = `${req.method} ${req.url} HTTP/1.1\r\n`;
         for (let i = 0; i < req.rawHeaders.length; i += 2) {
           if (req.rawHeaders[i].toLowerCase() === 'x-halton-client') continue;
