@@ -12,6 +12,10 @@ import { selftestCommand } from './commands/selftest.js';
 import { serveCommand } from './commands/serve.js';
 import { registerOpsCommands } from './commands/ops.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerBodiesCommand } from './commands/bodies.js';
+import { reportCommand, reportWidth, type ReportOptions } from './commands/report.js';
+import { projectsArchiveCommand, projectsListCommand, projectsRenameCommand, type ProjectsDeps } from './commands/projects.js';
+import { terminalWidth } from './output/table.js';
 
 function fail(e: unknown): number {
   if (isMeterError(e)) {
@@ -104,8 +108,50 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as JSON')
     .action((o: RecostOptions) => act(() => recostCommand(ctx(), o)));
 
+  program
+    .command('report')
+    .description('requests, tokens, cost and latency by project, model, provider or day (reads the database directly)')
+    .option('--since <duration>', 'the last 30m, 24h, 7d or 2w (default 30d)')
+    .option('--from <date>', 'from this day YYYY-MM-DD (UTC) or ISO time')
+    .option('--to <date>', 'to this day, included (default now)')
+    .option('--by <group>', 'project (default), model, provider or day')
+    .option('--project <slug>', 'only this project (archived and self-test projects too)')
+    .option('--vs-previous', 'compare with the period of the same length just before')
+    .option('--include-selftest', 'include the self-test project')
+    .option('--json', 'print the report as JSON')
+    .option('--csv', 'print the groups as CSV')
+    .action((o: ReportOptions) =>
+      act(() => {
+        const c = ctx();
+        return reportCommand({ dbPath: c.config.paths.db, out: c.out, err: c.err, style: c.style, width: reportWidth(terminalWidth(process.stdout), c.env), now: new Date() }, o);
+      }),
+    );
+
+  const projects = program.command('projects').description('list, rename or archive projects');
+  const projectsDeps = (): ProjectsDeps => {
+    const c = ctx();
+    return { dbPath: c.config.paths.db, out: c.out, style: c.style, width: reportWidth(terminalWidth(process.stdout), c.env) };
+  };
+  projects
+    .command('list')
+    .description('every project with its requests, all-time cost and state')
+    .option('--json', 'print the list as JSON')
+    .action((o: { json?: boolean }) => act(() => projectsListCommand(projectsDeps(), o)));
+  projects
+    .command('rename')
+    .description('rename a project (its rows follow it)')
+    .argument('<old>', 'the current slug')
+    .argument('<new>', 'the new slug')
+    .action((oldSlug: string, newSlug: string) => act(() => projectsRenameCommand(projectsDeps(), oldSlug, newSlug)));
+  projects
+    .command('archive')
+    .description('hide a project from reports (its rows are kept; --project still shows it)')
+    .argument('<slug>', 'the project')
+    .action((slug: string) => act(() => projectsArchiveCommand(projectsDeps(), slug)));
+
   registerOpsCommands(program);
   registerDoctorCommand(program);
+  registerBodiesCommand(program);
 
   program.command('daemon').description('run the intercepting daemon in the foreground (what the units run)');
   program.command('edge').description('run the edge proxy in the foreground (what the units run)');

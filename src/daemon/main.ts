@@ -18,6 +18,7 @@ import { createApp } from './api/app.js';
 import { resolveAttribution } from './attribution/index.js';
 import { warmUpClientLookup } from './attribution/client-process.js';
 import { meterExchange, type Pricer } from './meter.js';
+import { BodyCapture } from './capture/index.js';
 import { estimateInput, estimateUsage } from './estimate/index.js';
 import { createInterceptServer } from './mitm/server.js';
 import { upstreamCaList, upstreamTlsContext, UpstreamAgent } from './mitm/upstream-agent.js';
@@ -66,6 +67,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const writer = new RowWriter(db, {
     onEvent: (event, fields) => log.log(event === 'store.write_failed' ? 'warn' : 'debug', event, fields as Record<string, string | number | null>),
   });
+
+  // Opt-in, per project; off unless .haltonrc or project_settings turn it on (docs/body-capture.md).
+  const capture = new BodyCapture(db, { log });
 
   const table = loadBundledTable();
   const price: Pricer = (x) => quoteExchange(table, config.pricing.overrides, x);
@@ -118,6 +122,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
 
         estimate: (exchange, model) => estimateUsage(estimateInput(exchange.requestJson, exchange.response.events ?? [], model)),
         defaultProject: config.tagging.defaultProject,
+        captureBodies: (offer) => capture.offer(offer),
       }).then(
         () => undefined,
         (err) => log.error('meter.failed', { error: errorMessage(err) }),
@@ -178,6 +183,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     intercept.close();
     selftest.close();
     writer.close();
+    capture.close();
     db.close();
     throw err;
   }
@@ -226,6 +232,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       selftest.close();
       agent.destroy();
       writer.close();
+      capture.close();
       db.close();
       log.info('daemon.exit', { reason, rows_written: writer.rowsWritten, rows_failed: writer.rowsFailed, unfinished });
       await log.close();

@@ -33,6 +33,8 @@ export interface MeterDeps {
   /** How long a row waits for the client-process lookup before it is written as `unresolved`. */
   attributionTimeoutMs: number;
   defaultProject: string;
+  /** Body capture (src/daemon/capture/): queues the exchange; it decides, redacts and writes later. */
+  captureBodies?: (offer: { requestId: string; projectSlug: string; haltonrcCapture?: boolean; exchange: Exchange }) => void;
 }
 
 export interface FinishedExchange {
@@ -182,6 +184,13 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
     completedAt: completedAt.toISOString(),
   };
   deps.enqueue(row);
+  if (deps.captureBodies) {
+    try {
+      deps.captureBodies({ requestId: row.id, projectSlug: row.projectSlug, haltonrcCapture: who.bodyCapture === true, exchange });
+    } catch (err) {
+      deps.log.warn('capture.failed', { request_id: row.id, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
   deps.log.info('attribution.resolved', { request_id: row.id, project: row.projectSlug, rule: row.attributionRule, client_pid: row.clientPid, client_name: row.clientName });
   deps.log.info('intercept.complete', {
     request_id: row.id,

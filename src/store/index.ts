@@ -42,3 +42,30 @@ export {
   type RecostPageOptions,
 } from './recost.js';
 export { findRequestByProviderId } from './lookups.js';
+export {
+  bodiesStats,
+  getBodies,
+  getProjectSetting,
+  insertBodies,
+  projectsWithSetting,
+  setProjectSetting,
+  type BodiesProjectStats,
+  type BodiesStats,
+  type BodyRecord,
+  type StoredBody,
+} from './bodies.js';
+export {
+  SELFTEST_PROJECT,
+  STATS_GROUPS,
+  statsAggregate,
+  statsGroups,
+  statsSummary,
+  type GroupOptions,
+  type StatsAggregate,
+  type StatsFilter,
+  type StatsGroup,
+  type StatsGroupRow,
+  type StatsSummary,
+  type StatsTotals,
+} from './stats.js';
+export { archiveProject, listProjectOverviews, renameProject, type ProjectOverview } from './project-admin.js';

@@ -6,6 +6,7 @@
 // Rules 2-7 answer from facts about the client process that the lookup worker gathered the moment
 // it found the process (client-process.ts, context.ts): evaluating the chain here is pure.
 import type { AttributionRule } from '../../core/request-row.js';
+import { normaliseSlug } from '../../core/slug.js';
 import { findClientProcess, type ClientAddress, type ClientProcess } from './client-process.js';
 import { containerRule } from './rules/container.js';
 import { cwdRule } from './rules/cwd.js';
@@ -24,6 +25,8 @@ export interface Attribution {
   rule: AttributionRule;
   clientPid: number | null;
   clientName: string | null;
+  /** The `.haltonrc` naming the chosen project turns body capture on (docs/body-capture.md). */
+  bodyCapture?: boolean;
 }
 
 export interface AttributionInput {
@@ -47,9 +50,16 @@ export function chooseAttribution(input: ChainInput, defaultProject: string): At
   const clientName = input.process?.name ?? null;
   for (const rule of CHAIN) {
     const slug = rule.slug(input);
-    if (slug) return { slug, rule: rule.name, clientPid, clientName };
+    // bodyCapture is present only when on, so the usual result keeps its shape.
+    if (slug) return { slug, rule: rule.name, clientPid, clientName, ...(haltonrcCapture(input, slug) ? { bodyCapture: true } : {}) };
   }
   return { slug: defaultProject, rule: input.process ? 'default' : 'unresolved', clientPid, clientName };
+}
+
+/** Body capture from .haltonrc counts only for the project that same file names. */
+function haltonrcCapture(input: ChainInput, slug: string): boolean {
+  const rc = input.process?.context?.haltonrc;
+  return !!rc?.bodyCapture && normaliseSlug(rc.project) === slug;
 }
 
 export async function resolveAttribution(input: AttributionInput, deps: AttributionDeps): Promise<Attribution> {

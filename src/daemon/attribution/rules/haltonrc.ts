@@ -23,18 +23,31 @@ export interface HaltonrcFact {
   project: string;
   /** The file it came from. */
   file: string;
+  /** `body_capture = "on"` (or `true`) in the same file: docs/body-capture.md. */
+  bodyCapture?: boolean;
+}
+
+/** `body_capture` values that turn capture on; anything else (or nothing) leaves it off. */
+export function bodyCaptureOn(v: unknown): boolean {
+  if (v === true) return true;
+  return typeof v === 'string' && ['on', 'true', 'yes', '1'].includes(v.trim().toLowerCase());
+}
+
+/** The `project` (and `body_capture`) of one .haltonrc, or null when it names no project. */
+export function readHaltonrcFileSync(file: string): { project: string; bodyCapture: boolean } | null {
+  try {
+    const st = statSync(file);
+    if (!st.isFile() || st.size > MAX_HALTONRC_BYTES) return null;
+    const doc = parseToml(readFileSync(file, 'utf8'));
+    return typeof doc.project === 'string' ? { project: doc.project, bodyCapture: bodyCaptureOn(doc.body_capture) } : null;
+  } catch {
+    return null; // missing, unreadable, or not TOML
+  }
 }
 
 /** The `project` of one .haltonrc, or null when the file does not name one (see the header). */
 export function readHaltonrcSync(file: string): string | null {
-  try {
-    const st = statSync(file);
-    if (!st.isFile() || st.size > MAX_HALTONRC_BYTES) return null;
-    const project = parseToml(readFileSync(file, 'utf8')).project;
-    return typeof project === 'string' ? project : null;
-  } catch {
-    return null; // missing, unreadable, or not TOML
-  }
+  return readHaltonrcFileSync(file)?.project ?? null;
 }
 
 /** Searches `dir` and its ancestors for the nearest .haltonrc naming a project. */
@@ -43,8 +56,8 @@ export function findHaltonrcSync(dir: string, cache?: DirCache<HaltonrcFact | nu
   const search = (start: string): HaltonrcFact | null => {
     for (let d = start; ; d = dirname(d)) {
       const file = join(d, HALTONRC);
-      const project = readHaltonrcSync(file);
-      if (project !== null) return { project, file };
+      const found = readHaltonrcFileSync(file);
+      if (found !== null) return found.bodyCapture ? { project: found.project, file, bodyCapture: true } : { project: found.project, file };
       if (dirname(d) === d) return null;
     }
   };
