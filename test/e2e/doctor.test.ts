@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { repoRoot } from '../helpers/fake-provider.js';
 import { freePort, waitUntil } from '../helpers/meter.js';
+import { makeCertifiVenv } from '../helpers/certifi-venv.js';
 
 const run = promisify(execFile);
 const BIN = join(repoRoot(), 'bin', 'halton-meter.js');
@@ -163,14 +164,7 @@ before(async () => {
   mkdirSync(dataDir());
   // A venv first on PATH with a stand-in certifi package: init patches it, and nothing else.
   const venv = join(home, 'venv');
-  const r = spawnSync('python3', ['-m', 'venv', '--without-pip', venv], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const lib = join(venv, 'lib');
-  const pkg = join(lib, readdirSync(lib).find((d) => d.startsWith('python')) ?? 'python3', 'site-packages', 'certifi');
-  mkdirSync(pkg, { recursive: true });
-  writeFileSync(join(pkg, '__init__.py'), 'import os\n\ndef where():\n    return os.path.join(os.path.dirname(__file__), "cacert.pem")\n');
-  certifiBundle = join(pkg, 'cacert.pem');
-  writeFileSync(certifiBundle, ORIGINAL_BUNDLE);
+  certifiBundle = makeCertifiVenv(venv, ORIGINAL_BUNDLE).bundle;
   venvPython = join(venv, 'bin', 'python');
   env = {
     ...process.env,

@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { repoRoot, startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { freePort, waitUntil } from '../helpers/meter.js';
 import { makeTestPki, PROVIDER_TEST_HOSTS, type TestPki } from '../helpers/pki.js';
+import { makeCertifiVenv } from '../helpers/certifi-venv.js';
 
 const run = promisify(execFile);
 const BIN = join(repoRoot(), 'bin', 'halton-meter.js');
@@ -97,14 +98,7 @@ before(async () => {
   writeFileSync(join(dataDir(), 'config.toml'), `# my settings\n[upstream]\nresolve = { ${resolve} }\nca_file = "${pki.caCertPath}"\n`);
   // A venv first on PATH, with a stand-in certifi package: init must patch it, and only it.
   const venv = join(home, 'venv');
-  const r = spawnSync('python3', ['-m', 'venv', '--without-pip', venv], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const lib = join(venv, 'lib');
-  const pkg = join(lib, readdirSync(lib).find((d) => d.startsWith('python')) ?? 'python3', 'site-packages', 'certifi');
-  mkdirSync(pkg, { recursive: true });
-  writeFileSync(join(pkg, '__init__.py'), 'import os\n\ndef where():\n    return os.path.join(os.path.dirname(__file__), "cacert.pem")\n');
-  certifiBundle = join(pkg, 'cacert.pem');
-  writeFileSync(certifiBundle, ORIGINAL_BUNDLE);
+  certifiBundle = makeCertifiVenv(venv, ORIGINAL_BUNDLE).bundle;
   env = {
     ...process.env,
     HOME: home,

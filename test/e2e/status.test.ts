@@ -19,6 +19,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { repoRoot, startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { freePort, waitUntil } from '../helpers/meter.js';
 import { makeTestPki, PROVIDER_TEST_HOSTS, type TestPki } from '../helpers/pki.js';
+import { makeCertifiVenv } from '../helpers/certifi-venv.js';
 
 const run = promisify(execFile);
 const BIN = join(repoRoot(), 'bin', 'halton-meter.js');
@@ -85,14 +86,7 @@ before(async () => {
   const resolve = PROVIDER_TEST_HOSTS.filter((h) => h !== 'localhost').map((h) => `"${h}:443" = "127.0.0.1:${fake.port}"`).join(', ');
   writeFileSync(join(dataDir(), 'config.toml'), `[upstream]\nresolve = { ${resolve} }\nca_file = "${pki.caCertPath}"\n`);
   const venv = join(home, 'venv');
-  const r = spawnSync('python3', ['-m', 'venv', '--without-pip', venv], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const lib = join(venv, 'lib');
-  const pkg = join(lib, readdirSync(lib).find((d) => d.startsWith('python')) ?? 'python3', 'site-packages', 'certifi');
-  mkdirSync(pkg, { recursive: true });
-  writeFileSync(join(pkg, '__init__.py'), 'import os\n\ndef where():\n    return os.path.join(os.path.dirname(__file__), "cacert.pem")\n');
-  certifiBundle = join(pkg, 'cacert.pem');
-  writeFileSync(certifiBundle, ORIGINAL_BUNDLE);
+  certifiBundle = makeCertifiVenv(venv, ORIGINAL_BUNDLE).bundle;
   env = {
     ...process.env,
     HOME: home,

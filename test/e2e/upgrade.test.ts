@@ -45,6 +45,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { repoRoot, startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { freePort, waitUntil } from '../helpers/meter.js';
 import { makeTestPki, PROVIDER_TEST_HOSTS, type TestPki } from '../helpers/pki.js';
+import { makeCertifiVenv } from '../helpers/certifi-venv.js';
 
 const run = promisify(execFile);
 const MARKER = '# halton-meter local CA';
@@ -288,14 +289,7 @@ before(async () => {
   // A venv with a stand-in certifi, first on PATH (so no real interpreter's bundle is touched) and
   // named with --python on the first init.
   const venv = join(home, 'venv');
-  const r = spawnSync('python3', ['-m', 'venv', '--without-pip', venv], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const lib = join(venv, 'lib');
-  const pkg = join(lib, readdirSync(lib).find((d) => d.startsWith('python')) ?? 'python3', 'site-packages', 'certifi');
-  mkdirSync(pkg, { recursive: true });
-  writeFileSync(join(pkg, '__init__.py'), 'import os\n\ndef where():\n    return os.path.join(os.path.dirname(__file__), "cacert.pem")\n');
-  certifiBundle = join(pkg, 'cacert.pem');
-  writeFileSync(certifiBundle, ORIGINAL_BUNDLE);
+  certifiBundle = makeCertifiVenv(venv, ORIGINAL_BUNDLE).bundle;
   venvPython = join(venv, 'bin', 'python');
 
   env = {

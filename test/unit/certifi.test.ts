@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { makeCertifiVenv } from '../helpers/certifi-venv.js';
 import {
   applyCertifiPatch,
   certifiWhere,
@@ -62,17 +63,7 @@ describe('bundle text', () => {
 const python = spawnSync('python3', ['--version']).status === 0;
 
 function makeVenv(dir: string, withCertifi = true): { python: string; bundle: string } {
-  const r = spawnSync('python3', ['-m', 'venv', '--without-pip', dir], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const lib = join(dir, 'lib');
-  const site = join(lib, readdirSync(lib).find((d) => d.startsWith('python')) ?? 'python3', 'site-packages');
-  const pkg = join(site, 'certifi');
-  if (withCertifi) {
-    mkdirSync(pkg, { recursive: true });
-    writeFileSync(join(pkg, '__init__.py'), 'import os\n\ndef where():\n    return os.path.join(os.path.dirname(__file__), "cacert.pem")\n');
-    writeFileSync(join(pkg, 'cacert.pem'), ORIGINAL);
-  }
-  return { python: join(dir, 'bin', 'python'), bundle: join(pkg, 'cacert.pem') };
+  return makeCertifiVenv(dir, ORIGINAL, withCertifi);
 }
 
 describe('real interpreters in temporary venvs', { skip: !python && 'python3 not installed' }, () => {
