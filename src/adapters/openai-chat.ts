@@ -58,28 +58,50 @@ export const openAiChatAdapter = defineAdapter({
   parse: parseChatShape,
 });
 
-/** Chat-shaped usage: `prompt_tokens` includes cached (and cache-write) tokens. */
-export function chatRecords(u: JsonRecord): UsageRecord[] | null {
-  const prompt = countAt(u, 'prompt_tokens');
-  const completion = countAt(u, 'completion_tokens');
-  if (prompt === null && completion === null) return null;
-  const cached = countAt(u, 'prompt_tokens_details', 'cached_tokens') ?? 0;
-  // Newer models bill cache writes (genai-prices reads this field as a part of prompt_tokens).
-  const written = countAt(u, 'prompt_tokens_details', 'cache_write_tokens') ?? 0;
+/** Where an OpenAI-style usage object keeps its counts (chat and Responses name them differently). */
+export interface OpenAiUsageFields {
+  input: string;
+  output: string;
+  inputDetails: string;
+  outputDetails: string;
+}
+
+const CHAT_FIELDS: OpenAiUsageFields = {
+  input: 'prompt_tokens',
+  output: 'completion_tokens',
+  inputDetails: 'prompt_tokens_details',
+  outputDetails: 'completion_tokens_details',
+};
+
+/**
+ * OpenAI-style usage: the input count includes cached and cache-write tokens (genai-prices reads
+ * both as parts of it), which come out of the base input here; the output includes reasoning.
+ */
+export function openAiStyleRecords(u: JsonRecord, f: OpenAiUsageFields): UsageRecord[] | null {
+  const input = countAt(u, f.input);
+  const output = countAt(u, f.output);
+  if (input === null && output === null) return null;
+  const cached = countAt(u, f.inputDetails, 'cached_tokens') ?? 0;
+  const written = countAt(u, f.inputDetails, 'cache_write_tokens') ?? 0;
   return [
     {
       model: null,
       usage: {
-        inputTokens: Math.max(0, (prompt ?? 0) - cached - written),
+        inputTokens: Math.max(0, (input ?? 0) - cached - written),
         cacheReadTokens: cached,
         cacheWrite5mTokens: written,
         cacheWrite1hTokens: 0,
-        outputTokens: completion ?? 0,
-        thinkingTokens: countAt(u, 'completion_tokens_details', 'reasoning_tokens') ?? 0,
+        outputTokens: output ?? 0,
+        thinkingTokens: countAt(u, f.outputDetails, 'reasoning_tokens') ?? 0,
         webSearchRequests: 0,
       },
     },
   ];
+}
+
+/** Chat-shaped usage: `prompt_tokens` includes cached (and cache-write) tokens. */
+export function chatRecords(u: JsonRecord): UsageRecord[] | null {
+  return openAiStyleRecords(u, CHAT_FIELDS);
 }
 
 /** How a chat-shaped usage object becomes priced records (xAI counts reasoning differently). */

@@ -6,7 +6,6 @@ import type { ParsedUsage } from '../core/parsed.js';
 import type { UsageRecord } from '../core/usage.js';
 import {
   codeString,
-  countAt,
   errorClassOf,
   isRecord,
   path,
@@ -15,7 +14,7 @@ import {
   tryParseJson,
   type JsonRecord,
 } from './json-util.js';
-import { billedServiceTier, openAiMatcher } from './openai-chat.js';
+import { billedServiceTier, openAiMatcher, openAiStyleRecords, type OpenAiUsageFields } from './openai-chat.js';
 import { observedEvents } from './sse.js';
 import {
   defineAdapter,
@@ -44,26 +43,15 @@ const OPENING = new Set(['response.created', 'response.in_progress']);
  * the 5m cache-write column (OpenAI has one cache-write rate; 5m is the column priced by it).
  */
 export function responsesRecords(u: JsonRecord): UsageRecord[] | null {
-  const input = countAt(u, 'input_tokens');
-  const output = countAt(u, 'output_tokens');
-  if (input === null && output === null) return null;
-  const cached = countAt(u, 'input_tokens_details', 'cached_tokens') ?? 0;
-  const written = countAt(u, 'input_tokens_details', 'cache_write_tokens') ?? 0;
-  return [
-    {
-      model: null,
-      usage: {
-        inputTokens: Math.max(0, (input ?? 0) - cached - written),
-        cacheReadTokens: cached,
-        cacheWrite5mTokens: written,
-        cacheWrite1hTokens: 0,
-        outputTokens: output ?? 0,
-        thinkingTokens: countAt(u, 'output_tokens_details', 'reasoning_tokens') ?? 0,
-        webSearchRequests: 0,
-      },
-    },
-  ];
+  return openAiStyleRecords(u, RESPONSES_FIELDS);
 }
+
+const RESPONSES_FIELDS: OpenAiUsageFields = {
+  input: 'input_tokens',
+  output: 'output_tokens',
+  inputDetails: 'input_tokens_details',
+  outputDetails: 'output_tokens_details',
+};
 
 /** How a Responses usage object becomes priced records (xAI may count reasoning differently). */
 export type ResponsesRecordsOf = (u: JsonRecord) => UsageRecord[] | null;
