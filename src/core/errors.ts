@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'selftest_failed',
   'ca',
   'forbidden',
+  'unavailable',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -26,6 +27,26 @@ export class MeterError extends Error {
     this.code = code;
     this.hint = hint;
   }
+}
+
+/** The local API's status for each code (STYLE §8: the one table). */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  bad_argument: 400,
+  bad_config: 500,
+  not_found: 404,
+  port_in_use: 500,
+  io: 500,
+  db_newer: 503,
+  daemon_unreachable: 503,
+  selftest_failed: 500,
+  ca: 500,
+  forbidden: 403,
+  unavailable: 503,
+  internal: 500,
+};
+
+export function asErrorCode(code: string): ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : 'internal';
 }
 
 export function isMeterError(e: unknown): e is MeterError {

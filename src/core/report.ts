@@ -68,24 +68,33 @@ function parseDate(flag: string, value: string, endOfDay: boolean): Date {
   throw new MeterError('bad_argument', `${flag} "${value}" is not a date`, 'use YYYY-MM-DD (UTC) or an ISO-8601 time such as 2026-08-21T12:00:00Z');
 }
 
+/** How the period's inputs are called where they came from: flags here, query parameters in the API. */
+export interface PeriodNames {
+  since: string;
+  from: string;
+  to: string;
+}
+const CLI_NAMES: PeriodNames = { since: '--since', from: '--from', to: '--to' };
+
 /**
  * `--since 30m|24h|7d|2w` (back from now), or `--from D [--to D]` (days are UTC; --to's day is
  * included; --to defaults to now). Default: the last 30 days.
  */
-export function resolvePeriod(flags: { since?: string; from?: string; to?: string }, now: Date): Period {
+export function resolvePeriod(flags: { since?: string; from?: string; to?: string }, now: Date, names: PeriodNames = CLI_NAMES): Period {
+  const { since: SINCE, from: FROM, to: TO } = names;
   if (flags.since !== undefined && (flags.from !== undefined || flags.to !== undefined)) {
-    throw new MeterError('bad_argument', '--since cannot be combined with --from/--to', 'use either --since 7d or --from D --to D');
+    throw new MeterError('bad_argument', `${SINCE} cannot be combined with ${FROM}/${TO}`, `use either ${SINCE} 7d or ${FROM} D ${TO} D`);
   }
-  if (flags.to !== undefined && flags.from === undefined) throw new MeterError('bad_argument', '--to needs --from', 'e.g. --from 2026-11-01 --to 2026-11-15');
+  if (flags.to !== undefined && flags.from === undefined) throw new MeterError('bad_argument', `${TO} needs ${FROM}`, `e.g. ${FROM} 2026-11-01 ${TO} 2026-11-15`);
   if (flags.from !== undefined) {
-    const from = parseDate('--from', flags.from, false);
-    const to = flags.to !== undefined ? parseDate('--to', flags.to, true) : now;
-    if (to.getTime() <= from.getTime()) throw new MeterError('bad_argument', `--to is not after --from`, 'the period must not be empty');
+    const from = parseDate(FROM, flags.from, false);
+    const to = flags.to !== undefined ? parseDate(TO, flags.to, true) : now;
+    if (to.getTime() <= from.getTime()) throw new MeterError('bad_argument', `${TO} is not after ${FROM}`, 'the period must not be empty');
     return { from: from.toISOString(), to: to.toISOString() };
   }
   const since = flags.since ?? DEFAULT_SINCE;
   const m = /^(\d{1,6})([mhdw])$/.exec(since.trim());
-  if (!m || Number(m[1]) === 0) throw new MeterError('bad_argument', `--since "${since}" is not a duration`, 'use e.g. 30m, 24h, 7d or 2w');
+  if (!m || Number(m[1]) === 0) throw new MeterError('bad_argument', `${SINCE} "${since}" is not a duration`, 'use e.g. 30m, 24h, 7d or 2w');
   return { from: new Date(now.getTime() - Number(m[1]) * UNIT_MS[m[2]]).toISOString(), to: now.toISOString() };
 }
 

@@ -15,6 +15,7 @@ import { loadBundledTable } from '../pricing/index.js';
 import { quoteExchange } from '../pricing/quote-exchange.js';
 import { findRequestByProviderId, openDb, RowWriter } from '../store/index.js';
 import { createApp } from './api/app.js';
+import { startQueryWorker } from './api/query-client.js';
 import { resolveAttribution } from './attribution/index.js';
 import { warmUpClientLookup } from './attribution/client-process.js';
 import { meterExchange, type Pricer } from './meter.js';
@@ -139,11 +140,14 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   });
 
   const interceptHosts = interceptHostNames();
+  const query = startQueryWorker({ dbPath: config.paths.db, overrides: config.pricing.overrides });
   const api = createHttpServer(
     createApp({
       version: VERSION,
       startedAt,
       interceptHosts,
+      query,
+      corsOrigins: config.cors.allowOrigins,
       health: () => {
         if (draining) return { ok: false, reason: 'shutting down' };
         if (!intercept.listening) return { ok: false, reason: 'intercepting listener not bound' };
@@ -181,6 +185,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     apiPort = await listen(api, config.ports.api);
   } catch (err) {
     intercept.close();
+    void query.close();
     selftest.close();
     writer.close();
     capture.close();
@@ -229,6 +234,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       intercept.closeAllConnections();
       api.closeAllConnections();
       api.close();
+      await query.close();
       selftest.close();
       agent.destroy();
       writer.close();

@@ -20,7 +20,18 @@ export {
   type ListProjectsOptions,
   type ProjectRecord,
 } from './projects.js';
-export { countRequests, getRequest, insertRequests, listRequests, type ListRequestsOptions } from './requests.js';
+export {
+  countRequests,
+  getRequest,
+  insertRequests,
+  listRequests,
+  requestPage,
+  type ListRequestsOptions,
+  type PageCursor,
+  type RequestPage,
+  type RequestPageQuery,
+} from './requests.js';
+export { projectsWithModels, type MonthBounds, type ProjectModelTotals, type ProjectWithModels } from './project-stats.js';
 export { RowWriter, type RowWriterOptions, type RowWriterStats, type StoreEventHandler } from './writer.js';
 export {
   AUDIT_KINDS,
@@ -58,6 +69,8 @@ export {
   SELFTEST_PROJECT,
   STATS_GROUPS,
   statsAggregate,
+  statsCells,
+  type StatsCell,
   statsGroups,
   statsSummary,
   type GroupOptions,

@@ -208,3 +208,63 @@ export function countRequests(db: Db): number {
   const row = db.prepare<{ n: number }>('SELECT count(*) AS n FROM requests').get();
   return row ? row.n : 0;
 }
+
+/** Where a page starts: just after this row in newest-first order. */
+export interface PageCursor {
+  requestedAt: string;
+  id: string;
+}
+
+export interface RequestPageQuery {
+  /** One project by slug; without it every project but the self-test's. */
+  projectSlug?: string;
+  provider?: string;
+  limit: number;
+  after?: PageCursor;
+}
+
+export interface RequestPage {
+  rows: RequestRow[];
+  /** Rows matching the filters, over all pages. */
+  total: number;
+  /** The cursor of the next page; null on the last one. */
+  next: PageCursor | null;
+}
+
+/**
+ * One page, newest first, by keyset (requested_at, id): a page stays stable while rows are being
+ * written, and reading page 1,000 costs what page 1 does.
+ */
+export function requestPage(db: Db, q: RequestPageQuery, selftestSlug: string): RequestPage {
+  if (!Number.isInteger(q.limit) || q.limit < 1) throw new MeterError('bad_argument', `limit must be a positive integer, got ${q.limit}`);
+  const where: string[] = [];
+  const params: Record<string, SqlValue> = {};
+  if (q.projectSlug !== undefined) {
+    where.push('r.project_id = (SELECT id FROM projects WHERE slug = @slug)');
+    params.slug = q.projectSlug;
+  } else {
+    where.push('r.project_id <> COALESCE((SELECT id FROM projects WHERE slug = @selftest), -1)');
+    params.selftest = selftestSlug;
+  }
+  if (q.provider !== undefined) {
+    where.push('r.provider = @provider');
+    params.provider = q.provider;
+  }
+  const filter = where.join(' AND ');
+  const total = db.prepare<{ n: number }>(`SELECT COUNT(*) AS n FROM requests r WHERE ${filter}`).get(params)?.n ?? 0;
+  let keyset = '';
+  if (q.after) {
+    keyset = ' AND (r.requested_at < @at OR (r.requested_at = @at AND r.id < @id))';
+    params.at = q.after.requestedAt;
+    params.id = q.after.id;
+  }
+  // One row more than asked tells whether there is a next page without a second query.
+  const rows = db
+    .prepare<RequestDbRow>(`${SELECT_SQL} WHERE ${filter}${keyset} ORDER BY r.requested_at DESC, r.id DESC LIMIT @limit`)
+    .all({ ...params, limit: q.limit + 1 })
+    .map(fromDb);
+  const more = rows.length > q.limit;
+  if (more) rows.length = q.limit;
+  const last = rows[rows.length - 1];
+  return { rows, total, next: more && last ? { requestedAt: last.requestedAt, id: last.id } : null };
+}

@@ -190,35 +190,44 @@ function keyOf(by: StatsGroup, c: CellDbRow, slugs: Map<number, string>): { key:
   }
 }
 
-/** The summary and one row per group (unordered: ordering is core/report.ts's job). */
-export function statsAggregate(db: Db, f: StatsFilter, by: StatsGroup, opts: GroupOptions = {}): StatsAggregate {
-  const scope = scopeOf(db, f);
-  const summary: StatsSummary = { ...EMPTY_TOTALS(), projects: 0, models: 0, lastRequestAt: null };
-  if (scope === null) return { summary, groups: [] };
-  const params = { from: f.from, to: f.to, ids: scope.ids };
+function cellRows(db: Db, scope: Scope, params: Record<string, string>, byDay: boolean): CellDbRow[] {
   // Latency is not part of the cell key: measured on 1M rows, cells × distinct latencies came back
   // as ~200k rows, slower than the second, narrow pass for the histogram.
-  const cells = db
+  return db
     .prepare<CellDbRow>(
       `SELECT r.project_id AS project_id, r.provider AS provider, r.model AS model,
-         ${by === 'day' ? 'substr(r.requested_at, 1, 10)' : 'NULL'} AS day,
+         ${byDay ? 'substr(r.requested_at, 1, 10)' : 'NULL'} AS day,
          ${TOTALS_SQL},
          SUM(r.latency_ms) AS lat_sum, COUNT(r.latency_ms) AS lat_n, MAX(r.requested_at) AS last
        ${rangeSql(scope)} GROUP BY 1, 2, 3, 4`,
     )
     .all(params);
-  const hist: Histograms = new Map();
+}
 
+/** Adds a cell to the summary; projects and models collect the distinct ones seen. */
+function addToSummary(summary: StatsSummary, c: CellDbRow, t: StatsTotals, projects: Set<number>, models: Set<string>): void {
+  addTotals(summary, t);
+  projects.add(c.project_id);
+  // As COUNT(DISTINCT provider || '/' || model): a row without a model is no model.
+  if (c.model !== null) models.add(`${c.provider}/${c.model}`);
+  if (c.last !== null && (summary.lastRequestAt === null || c.last > summary.lastRequestAt)) summary.lastRequestAt = c.last;
+}
+
+const emptySummary = (): StatsSummary => ({ ...EMPTY_TOTALS(), projects: 0, models: 0, lastRequestAt: null });
+
+/** The summary and one row per group (unordered: ordering is core/report.ts's job). */
+export function statsAggregate(db: Db, f: StatsFilter, by: StatsGroup, opts: GroupOptions = {}): StatsAggregate {
+  const scope = scopeOf(db, f);
+  const summary = emptySummary();
+  if (scope === null) return { summary, groups: [] };
+  const params = { from: f.from, to: f.to, ids: scope.ids };
+  const cells = cellRows(db, scope, params, by === 'day');
   const projects = new Set<number>();
   const models = new Set<string>();
   const groups = new Map<string, StatsGroupRow & { latSum: number; latN: number }>();
   for (const c of cells) {
     const t = totalsOf(c);
-    addTotals(summary, t);
-    projects.add(c.project_id);
-    // As COUNT(DISTINCT provider || '/' || model): a row without a model is no model.
-    if (c.model !== null) models.add(`${c.provider}/${c.model}`);
-    if (c.last !== null && (summary.lastRequestAt === null || c.last > summary.lastRequestAt)) summary.lastRequestAt = c.last;
+    addToSummary(summary, c, t, projects, models);
     const k = keyOf(by, c, scope.slugs);
     const id = groupId(k.key, k.provider);
     let g = groups.get(id);
@@ -240,6 +249,32 @@ export function statsAggregate(db: Db, f: StatsFilter, by: StatsGroup, opts: Gro
       return { ...row, avgLatencyMs: latN === 0 ? null : latSum / latN, p95LatencyMs: p95.get(id) ?? null };
     }),
   };
+}
+
+/** One day's sums for one project, provider and model: what the API's breakdowns are folded from. */
+export interface StatsCell extends StatsTotals {
+  project: string;
+  provider: string;
+  model: string | null;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+}
+
+/** The summary and the period's cells (project × provider × model × day), in one pass. */
+export function statsCells(db: Db, f: StatsFilter): { summary: StatsSummary; cells: StatsCell[] } {
+  const scope = scopeOf(db, f);
+  const summary = emptySummary();
+  if (scope === null) return { summary, cells: [] };
+  const projects = new Set<number>();
+  const models = new Set<string>();
+  const cells = cellRows(db, scope, { from: f.from, to: f.to, ids: scope.ids }, true).map((c): StatsCell => {
+    const t = totalsOf(c);
+    addToSummary(summary, c, t, projects, models);
+    return { ...t, project: scope.slugs.get(c.project_id) ?? String(c.project_id), provider: c.provider, model: c.model, day: c.day ?? '' };
+  });
+  summary.projects = projects.size;
+  summary.models = models.size;
+  return { summary, cells };
 }
 
 export function statsSummary(db: Db, f: StatsFilter): StatsSummary {

@@ -24,6 +24,7 @@ import {
   type PriceTable,
   type RateRow,
 } from '../../pricing/index.js';
+import { listedRates, type ListedRate } from '../../pricing/price-list.js';
 import { quoteExchange } from '../../pricing/quote-exchange.js';
 import type { CliContext } from '../context.js';
 import { renderTable, terminalWidth, type Cell, type ColumnSpec } from '../output/table.js';
@@ -86,16 +87,6 @@ function write(ctx: CliContext, lines: readonly string[]): void {
 // ---------------------------------------------------------------------------------------------
 // pricing list
 
-export interface ListedRate extends RateRow {
-  /**
-   * For a bundled row: the pattern of the override in config.toml that matches this table id, so a
-   * request naming exactly this id is priced by the override. Dated snapshot ids resolve to the table
-   * model by prefix; whether the override covers them too depends on its pattern (a glob such as
-   * `claude-3-5-sonnet*` does). null when no override matches.
-   */
-  overridden_by: string | null;
-}
-
 export interface PriceList {
   bundle: string;
   source: string;
@@ -107,9 +98,7 @@ export interface PriceList {
 
 /** Overrides first (they are consulted first), then the bundled table in its order. */
 export function priceList(table: PriceTable, overrides: readonly OverrideRule[], at: Date, provider: string | undefined, configFile: string): PriceList {
-  const own = listOverrideRates(overrides, provider).map((r) => ({ ...r, overridden_by: null }));
-  const bundled = listRates(table, at, provider).map((r) => ({ ...r, overridden_by: findOverride(overrides, r.provider, r.model)?.model ?? null }));
-  return { bundle: table.version, source: table.source, at: day(at), provider: provider ?? null, overrides_file: configFile, rates: [...own, ...bundled] };
+  return { bundle: table.version, source: table.source, at: day(at), provider: provider ?? null, overrides_file: configFile, rates: listedRates(table, overrides, at, provider) };
 }
 
 const LIST_COLUMNS: readonly ColumnSpec[] = [

@@ -4,6 +4,7 @@
 // Output shapes (text, --json, --csv) are documented in docs/report.md.
 import { existsSync } from 'node:fs';
 import { MeterError } from '../../core/errors.js';
+import { csvCell } from '../../core/csv.js';
 import { MINOR_UNITS_PER_USD } from '../../core/money.js';
 import {
   computeReport,
@@ -207,12 +208,6 @@ const CSV_HEADER = [
   'previous_cost_usd_minor_units',
   'cost_delta_pct',
 ] as const;
-
-function csvCell(v: string | number | null): string {
-  if (v === null) return '';
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 /** One line per group; the previous-period columns are empty without --vs-previous. */
 export function reportCsv(r: ReportJson): string {
