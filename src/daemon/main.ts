@@ -15,6 +15,7 @@ import { loadBundledTable } from '../pricing/index.js';
 import { quoteExchange } from '../pricing/quote-exchange.js';
 import { findRequestByProviderId, openDb, RowWriter } from '../store/index.js';
 import { createApp } from './api/app.js';
+import { serveDashboard } from './api/dashboard.js';
 import { startQueryWorker } from './api/query-client.js';
 import { resolveAttribution } from './attribution/index.js';
 import { warmUpClientLookup } from './attribution/client-process.js';
@@ -148,6 +149,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       interceptHosts,
       query,
       corsOrigins: config.cors.allowOrigins,
+      dashboard: serveDashboard,
       health: () => {
         if (draining) return { ok: false, reason: 'shutting down' };
         if (!intercept.listening) return { ok: false, reason: 'intercepting listener not bound' };
