@@ -99,9 +99,19 @@ export interface StatsJson {
   };
   by_day: Array<{ date: string; requests: number; cost_usd_minor_units: number }>;
   by_day_by_provider: Array<{ date: string; provider: string; requests: number; cost_usd_minor_units: number }>;
-  by_provider: Array<{ provider: string; requests: number; cost_usd_minor_units: number }>;
-  by_model: Array<{ provider: string; model: string | null; requests: number; input_tokens: number; output_tokens: number; cost_usd_minor_units: number }>;
-  by_project: Array<{ slug: string; requests: number; cost_usd_minor_units: number }>;
+  // unknown_cost_requests: rows in the group with no cost (not in its sum; a group of only those
+  // has no known cost, which is not $0).
+  by_provider: Array<{ provider: string; requests: number; cost_usd_minor_units: number; unknown_cost_requests: number }>;
+  by_model: Array<{
+    provider: string;
+    model: string | null;
+    requests: number;
+    input_tokens: number;
+    output_tokens: number;
+    cost_usd_minor_units: number;
+    unknown_cost_requests: number;
+  }>;
+  by_project: Array<{ slug: string; requests: number; cost_usd_minor_units: number; unknown_cost_requests: number }>;
 }
 
 /**
@@ -191,6 +201,7 @@ export function statsJson(period: Period, summary: Summary, cells: readonly Cell
       provider: g.key,
       requests: g.requests,
       cost_usd_minor_units: g.costMinor,
+      unknown_cost_requests: g.unknownCostRequests,
     })),
     // A model's key keeps null apart from a model named "(none)".
     by_model: orderGroups('model', fold(cells, (c) => ({ key: c.model === null ? '' : `=${c.model}`, provider: c.provider }))).map((g) => ({
@@ -200,11 +211,13 @@ export function statsJson(period: Period, summary: Summary, cells: readonly Cell
       input_tokens: g.inputTokens,
       output_tokens: g.outputTokens,
       cost_usd_minor_units: g.costMinor,
+      unknown_cost_requests: g.unknownCostRequests,
     })),
     by_project: orderGroups('project', fold(cells, (c) => ({ key: c.project, provider: null }))).map((g) => ({
       slug: g.key,
       requests: g.requests,
       cost_usd_minor_units: g.costMinor,
+      unknown_cost_requests: g.unknownCostRequests,
     })),
   };
 }

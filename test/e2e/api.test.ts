@@ -209,14 +209,14 @@ describe('GET /v1/stats', () => {
     );
     // By money, largest first.
     assert.deepEqual(s.by_provider, [
-      { provider: 'openai', requests: 2, cost_usd_minor_units: 4000 },
-      { provider: 'anthropic', requests: 3, cost_usd_minor_units: 3000 },
-      { provider: 'gemini', requests: 4, cost_usd_minor_units: 1500 },
+      { provider: 'openai', requests: 2, cost_usd_minor_units: 4000, unknown_cost_requests: 0 },
+      { provider: 'anthropic', requests: 3, cost_usd_minor_units: 3000, unknown_cost_requests: 0 },
+      { provider: 'gemini', requests: 4, cost_usd_minor_units: 1500, unknown_cost_requests: 1 },
     ]);
-    assert.deepEqual(s.by_model[0], { provider: 'openai', model: 'gpt-5', requests: 2, input_tokens: 2000, output_tokens: 400, cost_usd_minor_units: 4000 });
+    assert.deepEqual(s.by_model[0], { provider: 'openai', model: 'gpt-5', requests: 2, input_tokens: 2000, output_tokens: 400, cost_usd_minor_units: 4000, unknown_cost_requests: 0 });
     assert.deepEqual(s.by_project, [
-      { slug: 'alpha', requests: 5, cost_usd_minor_units: 7000 },
-      { slug: 'org/beta', requests: 4, cost_usd_minor_units: 1500 },
+      { slug: 'alpha', requests: 5, cost_usd_minor_units: 7000, unknown_cost_requests: 0 },
+      { slug: 'org/beta', requests: 4, cost_usd_minor_units: 1500, unknown_cost_requests: 1 },
     ]);
   });
 

@@ -37,6 +37,11 @@ function usd(minor: number | null): string {
   return `${sign}$${dollars}.${(cents % 100n).toString().padStart(2, '0')}`;
 }
 /** Every digit (1 minor unit = $0.00001), at least two: one request's cost. */
+/** A model whose every row has no cost shows a dash, never $0.00. */
+function modelCost(m: { requests: number; cost_usd_minor_units: number; unknown_cost_requests: number }): string {
+  return m.unknown_cost_requests === m.requests ? '—' : usd(m.cost_usd_minor_units);
+}
+
 function usdExact(minor: number | null): string {
   if (minor === null) return '—';
   const abs = Math.abs(minor);
@@ -192,7 +197,7 @@ interface StatsJson {
   summary: { total_requests: number; total_cost_usd_minor_units: number; cache_hit_rate: number | null; total_cache_read_tokens: number; unknown_cost_requests: number };
   by_day: Array<{ date: string; requests: number; cost_usd_minor_units: number }>;
   by_day_by_provider: Array<{ date: string; provider: string; requests: number; cost_usd_minor_units: number }>;
-  by_model: Array<{ provider: string; model: string | null; requests: number; input_tokens: number; output_tokens: number; cost_usd_minor_units: number }>;
+  by_model: Array<{ provider: string; model: string | null; requests: number; input_tokens: number; output_tokens: number; cost_usd_minor_units: number; unknown_cost_requests: number }>;
   by_project: Array<{ slug: string; requests: number; cost_usd_minor_units: number }>;
 }
 interface ProjectJson {
@@ -382,7 +387,7 @@ describe('dashboard', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not
     const models = await cells(page, 'top-models');
     assert.deepEqual(
       models,
-      last30.by_model.slice(0, 10).map((m) => [m.model ?? '(none)', m.provider, int(m.requests), int(m.input_tokens), int(m.output_tokens), usd(m.cost_usd_minor_units)]),
+      last30.by_model.slice(0, 10).map((m) => [m.model ?? '(none)', m.provider, int(m.requests), int(m.input_tokens), int(m.output_tokens), modelCost(m)]),
     );
   });
 
@@ -414,7 +419,7 @@ describe('dashboard', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not
     assert.equal(await page.locator('#chart svg g.bar').count(), 30);
     assert.deepEqual(
       await cells(page, 'by-model'),
-      stats.by_model.map((m) => [m.model ?? '(none)', m.provider, int(m.requests), int(m.input_tokens), int(m.output_tokens), usd(m.cost_usd_minor_units)]),
+      stats.by_model.map((m) => [m.model ?? '(none)', m.provider, int(m.requests), int(m.input_tokens), int(m.output_tokens), modelCost(m)]),
     );
   });
 

@@ -226,7 +226,8 @@ const modelCols = [
   { label: 'Requests', num: true, get: (m) => int(m.requests) },
   { label: 'Input tokens', num: true, get: (m) => int(m.input_tokens) },
   { label: 'Output tokens', num: true, get: (m) => int(m.output_tokens) },
-  { label: 'Cost', num: true, get: (m) => usd(m.cost_usd_minor_units) },
+  // A model whose every row has no cost has no known cost: a dash, not $0.00.
+  { label: 'Cost', num: true, get: (m) => (m.unknown_cost_requests === m.requests ? '—' : usd(m.cost_usd_minor_units)) },
 ];
 
 function sumDays(byDay, from, to) {
