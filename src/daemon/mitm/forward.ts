@@ -4,6 +4,7 @@
 import type { Agent } from 'node:https';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { Exchange, Outcome } from '../../core/exchange.js';
@@ -16,6 +17,12 @@ import { requestStreams } from '../meter.js';
 import { flatten, forwardableRawHeaders, headerMap } from './headers.js';
 import { isEventStream, ResponseObserver } from './observer.js';
 import { InjectedUsageStripper, injectIncludeUsage, MAX_INJECT_BODY } from './usage-injection.js';
+import { h1RequestRawHeaders, h2ResponseHeaders } from './h2-headers.js';
+
+// HTTP/2 (h2.ts): an h2 stream arrives as Node's compatibility request/response, which mimic the
+// HTTP/1.1 ones closely enough to share this path; the few differences are marked "HTTP/2" below.
+type ClientRequestIn = IncomingMessage | Http2ServerRequest;
+type ClientResponseOut = ServerResponse | Http2ServerResponse;
 
 /** Request bodies are copied for the model name and stream flag only, up to this size. */
 const MAX_REQUEST_CAPTURE = 2 * 1024 * 1024;
@@ -126,7 +133,7 @@ interface Prepared {
   injected: boolean;
 }
 
-export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match: Match | null, deps: ForwardDeps): void {
+export function forwardRequest(req: ClientRequestIn, res: ClientResponseOut, ctx: ConnContext, match: Match | null, deps: ForwardDeps): void {
   const length = Number(req.headers['content-length'] ?? NaN);
   const candidate =
     deps.injectIncludeUsage &&
@@ -150,16 +157,19 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: C
   req.once('error', () => res.destroy());
 }
 
-function send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match: Match | null, deps: ForwardDeps, prep: Prepared & { original?: Buffer }): void {
+function send(req: ClientRequestIn, res: ClientResponseOut, ctx: ConnContext, match: Match | null, deps: ForwardDeps, prep: Prepared & { original?: Buffer }): void {
   const started = performance.now();
   const requestedAt = new Date();
   const method = req.method ?? 'GET';
   const path = req.url ?? '/';
   res.sendDate = false;
-  if (deps.draining()) res.shouldKeepAlive = false;
+  // HTTP/2 drains with GOAWAY instead (h2.ts).
+  if (deps.draining() && !(res instanceof Http2ServerResponse)) res.shouldKeepAlive = false;
   if (!match) deps.onPassthroughRequest();
 
-  let pairs = forwardableRawHeaders(req.rawHeaders, { meteredAcceptEncoding: match !== null });
+  // HTTP/2: pseudo-headers become the request line and Host (h2-headers.ts).
+  const rawIn = req instanceof Http2ServerRequest ? h1RequestRawHeaders(req.rawHeaders) : req.rawHeaders;
+  let pairs = forwardableRawHeaders(rawIn, { meteredAcceptEncoding: match !== null });
   if (prep.body) {
     // The stripper reads plain SSE, so an injected request asks for an uncompressed answer.
     pairs = pairs.filter(([k]) => k.toLowerCase() !== 'content-length' && !(prep.injected && k.toLowerCase() === 'accept-encoding'));
@@ -222,9 +232,11 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match
   upReq.on('response', (ures: IncomingMessage) => {
     const status = ures.statusCode ?? 0;
     const resHeaders = headerMap(ures.rawHeaders);
-    const outHeaders = flatten(forwardableRawHeaders(ures.rawHeaders, { meteredAcceptEncoding: false }));
+    const outPairs = forwardableRawHeaders(ures.rawHeaders, { meteredAcceptEncoding: false });
     try {
-      res.writeHead(status, ures.statusMessage, outHeaders);
+      // HTTP/2 has no reason phrase, and its response takes headers as an object.
+      if (res instanceof Http2ServerResponse) res.writeHead(status, h2ResponseHeaders(outPairs));
+      else res.writeHead(status, ures.statusMessage, flatten(outPairs));
     } catch {
       // Headers the client side refuses (invalid characters): nothing sane to forward.
       res.destroy();
@@ -250,7 +262,11 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match
     const tap = new Tap(observer, holdEnd, Number.isFinite(declared) && declared > 0 ? declared : null);
     let clientGone = false;
     res.once('close', () => {
-      if (!res.writableFinished) clientGone = true;
+      // HTTP/2: a reset stream reads writableFinished; the client left if the upstream had not
+      // ended or failed first (an upstream failure destroys ures before the stream closes).
+      if (res instanceof Http2ServerResponse) {
+        if (!ures.complete && !ures.destroyed) clientGone = true;
+      } else if (!res.writableFinished) clientGone = true;
     });
     const done = (err: Error | null | undefined): void => {
       if (!err && ures.complete) finish('completed', null, status, resHeaders, observer, tap);
@@ -268,7 +284,7 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, match
       const body = JSON.stringify({
         error: { type: 'upstream_unreachable', message: `halton-meter: cannot reach ${ctx.host}:${ctx.port} (${err.code ?? err.message})` },
       });
-      res.shouldKeepAlive = false;
+      if (!(res instanceof Http2ServerResponse)) res.shouldKeepAlive = false;
       res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-halton-meter-error': 'upstream_unreachable' });
       res.end(body);
     }

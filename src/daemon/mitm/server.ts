@@ -1,6 +1,7 @@
 // The intercepting listener on the internal port. CONNECT to a metered host: answer 200, terminate
-// TLS with a leaf from the meter's CA, and serve the decrypted HTTP/1.1 through forward.ts. CONNECT
-// to anything else: a raw tunnel (the edge normally keeps those to itself).
+// TLS with a leaf from the meter's CA, and serve the decrypted HTTP/1.1 or HTTP/2 (whichever ALPN
+// chose; h2.ts) through forward.ts. CONNECT to anything else: a raw tunnel (the edge normally keeps
+// those to itself).
 import { Agent as HttpAgent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, type SecureContext } from 'node:tls';
@@ -17,6 +18,7 @@ import { proxyUserFromHeader } from '../attribution/index.js';
 import type { ClientAddress } from '../attribution/client-process.js';
 import { splice } from '../../core/splice.js';
 import { forwardRequest, type ConnContext, type ForwardDeps } from './forward.js';
+import { createH2Front } from './h2.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
 
@@ -57,6 +59,7 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
   const localAgent = new HttpAgent({ keepAlive: true });
   const inner = createServer({ keepAlive: true, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 });
   const server = createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 30_000 });
+  const h2 = createH2Front(deps);
 
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -111,7 +114,9 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
           cb(err instanceof Error ? err : new Error(String(err)));
         }
       },
-      ALPNProtocols: ['http/1.1'],
+      // h2 first: a client that offers it gets it (Node's http2 client offers nothing else);
+      // WebSocket clients offer http/1.1 only and keep it.
+      ALPNProtocols: ['h2', 'http/1.1'],
     });
     // Handshake failures (a client that does not trust the CA) and resets end here, never in a throw.
     let rejected = false;
@@ -129,8 +134,12 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
     };
     contexts.set(tlsSocket, ctx);
     let secured = false;
+    // Dispatch once ALPN is known. Bytes the client sends right after its handshake wait in the
+    // socket's buffer; both protocol handlers read them from there.
     tlsSocket.once('secure', () => {
       secured = true;
+      if (tlsSocket.alpnProtocol === 'h2') h2.serve(tlsSocket, ctx);
+      else inner.emit('connection', tlsSocket);
     });
     tlsSocket.once('close', () => {
       if (secured) return;
@@ -149,7 +158,6 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
         });
       });
     });
-    inner.emit('connection', tlsSocket);
   }
 
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
