@@ -138,6 +138,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       resolveAttribution({ proxyUser, client }, { defaultProject: config.tagging.defaultProject, ownPid: process.pid }),
     selftestPort: () => selftestPort,
     stats,
+    edgePort: config.ports.edge,
   });
 
   const interceptHosts = interceptHostNames();

@@ -475,3 +475,29 @@ describe('the lookup worker', () => {
     assert.deepEqual(results, [null, null]);
   });
 });
+
+describe('the client socket among others with the same local port', () => {
+  // 127.0.0.1:53248 is the client's port, and also the port another process listens and accepts on
+  // (ephemeral ports are shared between clients and servers that asked for port 0).
+  const root = mkdtempSync(join(tmpdir(), 'halton-proc-same-port-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const row = (n: number, local: string, remote: string, st: string, inode: number): string =>
+    `   ${n}: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000  1000        0 ${inode} 1 0000000000000000 20 4 30 10 -1\n`;
+  mkdirSync(join(root, 'net'));
+  writeFileSync(
+    join(root, 'net', 'tcp'),
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
+      row(0, '0100007F:D000', '00000000:0000', '0A', 1001) + // another process listening on 53248
+      row(1, '0100007F:D000', '0100007F:AAAA', '01', 1002) + // ... and a connection it accepted
+      row(2, '0100007F:D000', '0100007F:1F91', '01', 1003), // the client, connected to the edge (8081)
+  );
+  writeFileSync(join(root, 'net', 'tcp6'), '');
+
+  test('the socket connected to the edge is the client; a listener never is', async () => {
+    assert.equal(await findSocketInode({ address: '127.0.0.1', port: 0xd000, peerPort: 8081 }, root), 1003);
+    // Without the peer's port: the first socket that is not listening.
+    assert.equal(await findSocketInode({ address: '127.0.0.1', port: 0xd000 }, root), 1002);
+    // A peer port no socket has: still the best guess rather than nothing.
+    assert.equal(await findSocketInode({ address: '127.0.0.1', port: 0xd000, peerPort: 9999 }, root), 1002);
+  });
+});

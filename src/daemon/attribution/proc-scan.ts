@@ -8,6 +8,12 @@ import type { ClientContext } from './context.js';
 export interface ClientAddress {
   address: string;
   port: number;
+  /**
+   * The port the client is connected to (the edge's, or ours), when known. Another socket can have
+   * the same local port (a server listening or accepting on it, in another process): the one whose
+   * remote end is this port is the client's.
+   */
+  peerPort?: number;
 }
 
 export interface ClientProcess {
@@ -81,6 +87,8 @@ export function findSocketInodesSync(clients: readonly ClientAddress[], procRoot
     for (const k of procNetKey(c.address, c.port)) keyOf.set(k, i);
   });
   const found: Array<number | null> = clients.map(() => null);
+  // A socket with the right local end but another remote end: used only when no better one is seen.
+  const fallback: Array<number | null> = clients.map(() => null);
   let left = clients.length;
   for (const file of ['net/tcp', 'net/tcp6']) {
     let text: string;
@@ -92,18 +100,30 @@ export function findSocketInodesSync(clients: readonly ClientAddress[], procRoot
     const lines = text.split('\n');
     for (let i = 1; i < lines.length && left > 0; i++) {
       const cols = lines[i].trim().split(/\s+/);
-      if (cols.length < 10) continue;
+      if (cols.length < 10 || cols[3] === LISTEN) continue;
       const at = keyOf.get(cols[1]);
       if (at === undefined || found[at] !== null) continue;
       const inode = Number(cols[9]);
-      if (inode > 0) {
+      if (!(inode > 0)) continue;
+      const want = clients[at].peerPort;
+      if (want === undefined || remotePort(cols[2]) === want) {
         found[at] = inode;
         left--;
+      } else {
+        fallback[at] ??= inode;
       }
     }
     if (left === 0) break;
   }
-  return found;
+  return found.map((f, i) => f ?? fallback[i]);
+}
+
+/** The st column of a listening socket: never a client's end. */
+const LISTEN = '0A';
+
+/** The port of a /proc/net/tcp address column ("0100007F:1F91" -> 8081). */
+function remotePort(col: string): number {
+  return parseInt(col.slice(col.lastIndexOf(':') + 1), 16);
 }
 
 /**

@@ -31,6 +31,8 @@ export interface InterceptDeps extends ForwardDeps {
   attribute: (proxyUser: string | null, client: ClientAddress | null) => Promise<Attribution>;
   selftestPort: () => number;
   stats: { intercepted: number; passthrough: number; tlsFailures: number };
+  /** The edge's port: a chained client's socket is connected to it (finds the client's socket). */
+  edgePort?: number;
 }
 
 export interface InterceptServer {
@@ -38,10 +40,10 @@ export interface InterceptServer {
   inner: Server;
 }
 
-export function parseClientHeader(value: string | string[] | undefined): ClientAddress | null {
+export function parseClientHeader(value: string | string[] | undefined, edgePort?: number): ClientAddress | null {
   if (typeof value !== 'string') return null;
   const t = parseHostPort(value);
-  return t ? { address: t.host, port: t.port } : null;
+  return t ? { address: t.host, port: t.port, ...(edgePort === undefined ? {} : { peerPort: edgePort }) } : null;
 }
 
 function track(p: Promise<Attribution>): { attribution: Promise<Attribution>; attributionSettled: () => boolean } {
@@ -74,7 +76,12 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
       rawTunnel(socket, head, target);
       return;
     }
-    const client = parseClientHeader(req.headers['x-halton-client']) ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    // Through the edge, the client's socket is connected to the edge's port; straight to us, to ours.
+    const client = parseClientHeader(req.headers['x-halton-client'], deps.edgePort) ?? {
+      address: socket.remoteAddress ?? '',
+      port: socket.remotePort ?? 0,
+      peerPort: socket.localPort,
+    };
     const { attribution, attributionSettled } = track(deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client));
     if (!untrusting.anyFor(target.host)) {
       intercept(socket, head, target, metered, attribution, attributionSettled);
@@ -191,7 +198,7 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
       res.writeHead(400, { 'content-type': 'text/plain' }).end('halton-meter daemon: only CONNECT is served here\n');
       return;
     }
-    const client = parseClientHeader(req.headers['x-halton-client']);
+    const client = parseClientHeader(req.headers['x-halton-client'], deps.edgePort);
     const metered = meteredHost(SELFTEST_HOST);
     if (!metered) return;
     const { attribution, attributionSettled } = track(deps.attribute(proxyUserFromHeader(req.headers['proxy-authorization']), client));
