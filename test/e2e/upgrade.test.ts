@@ -153,7 +153,7 @@ const SHELL_RC = ['.bashrc', '.bash_profile', '.profile', '.zshrc', '.zprofile',
 async function pack(version: string, additiveMigration: boolean): Promise<string> {
   const dir = join(work, `pkg-${version}`);
   mkdirSync(dir);
-  for (const f of ['bin', 'src', 'tsconfig.json', 'package.json', 'README.md', 'THIRD_PARTY_LICENSES.md']) {
+  for (const f of ['bin', 'src', 'scripts/copy-assets.mjs', 'tsconfig.json', 'package.json', 'README.md', 'THIRD_PARTY_LICENSES.md']) {
     if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
   }
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
