@@ -1,20 +1,18 @@
 // The command table (STYLE §10). Each command lives in commands/; this file wires flags to them and
-// turns every failure into one clear line and a non-zero exit.
+// turns every failure into one clear line and a non-zero exit. Commands are imported when they run,
+// not here: loading every command's modules cost each invocation ~60 ms of a ~120 ms start
+// (`report --help` 119 -> 61 ms), which `report` over 1M rows (issue 5) paid too.
 import { Command, CommanderError } from 'commander';
 import { isMeterError, errorMessage } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { makeContext, type CliContext } from './context.js';
-import { envCommand } from './commands/env.js';
-import { pricingExplainCommand, pricingListCommand, type ExplainOptions, type ListOptions } from './commands/pricing.js';
-import { recostCommand, type RecostOptions } from './commands/recost.js';
-import { runCommand } from './commands/run.js';
-import { selftestCommand } from './commands/selftest.js';
-import { serveCommand } from './commands/serve.js';
+import type { ExplainOptions, ListOptions } from './commands/pricing.js';
+import type { RecostOptions } from './commands/recost.js';
 import { registerOpsCommands } from './commands/ops.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerBodiesCommand } from './commands/bodies.js';
-import { reportCommand, reportWidth, type ReportOptions } from './commands/report.js';
-import { projectsArchiveCommand, projectsListCommand, projectsRenameCommand, type ProjectsDeps } from './commands/projects.js';
+import type { ReportOptions } from './commands/report.js';
+import type { ProjectsDeps } from './commands/projects.js';
 import { terminalWidth } from './output/table.js';
 
 function fail(e: unknown): number {
@@ -56,20 +54,20 @@ export function buildProgram(): Command {
     .description('run the edge and the daemon in the foreground (Ctrl-C stops both)')
     .option('--logs', 'also print the JSON log lines of both processes')
     .option('--no-selftest', 'skip the self-test once the meter is up')
-    .action((o: { logs?: boolean; selftest?: boolean }) => act(() => serveCommand(ctx(), o)));
+    .action((o: { logs?: boolean; selftest?: boolean }) => act(async () => (await import('./commands/serve.js')).serveCommand(ctx(), o)));
 
   program
     .command('selftest')
     .description('send one request through the edge to the built-in self-test host and check its row')
     .option('--json', 'print the result as JSON')
-    .action((o: { json?: boolean }) => act(() => selftestCommand(ctx(), o)));
+    .action((o: { json?: boolean }) => act(async () => (await import('./commands/selftest.js')).selftestCommand(ctx(), o)));
 
   program
     .command('env')
     .description('print the proxy and CA variables for eval "$(halton-meter env)"')
     .option('--shell <shell>', 'bash (default) or fish')
     .option('--project <slug>', 'put every call from this shell in project <slug>')
-    .action((o: { shell?: string; project?: string }) => act(() => envCommand(ctx(), o)));
+    .action((o: { shell?: string; project?: string }) => act(async () => (await import('./commands/env.js')).envCommand(ctx(), o)));
 
   program
     .command('run')
@@ -77,7 +75,7 @@ export function buildProgram(): Command {
     .option('--project <slug>', 'attribute the calls to project <slug>')
     .argument('<command...>', 'the command and its arguments, after --')
     .passThroughOptions()
-    .action((argv: string[], o: { project?: string }) => act(() => runCommand(ctx(), argv, o)));
+    .action((argv: string[], o: { project?: string }) => act(async () => (await import('./commands/run.js')).runCommand(ctx(), argv, o)));
 
   const pricing = program
     .command('pricing')
@@ -88,7 +86,7 @@ export function buildProgram(): Command {
     .option('--provider <provider>', 'only this provider: anthropic, openai, gemini or xai')
     .option('--at <date>', 'prices in force on this day (YYYY-MM-DD); default today')
     .option('--json', 'print the table as JSON')
-    .action((o: ListOptions) => act(() => pricingListCommand(ctx(), o)));
+    .action((o: ListOptions) => act(async () => (await import('./commands/pricing.js')).pricingListCommand(ctx(), o)));
   pricing
     .command('explain')
     .description('parse a captured response body (JSON or SSE, gzip too) and show its usage and cost line by line')
@@ -98,7 +96,7 @@ export function buildProgram(): Command {
     .option('--model <model>', 'the requested model, used when the response names none')
     .option('--at <date>', 'price at this day (YYYY-MM-DD) or ISO time; default now')
     .option('--json', 'print the explanation as JSON')
-    .action((file: string | undefined, o: ExplainOptions) => act(() => pricingExplainCommand(ctx(), file, o)));
+    .action((file: string | undefined, o: ExplainOptions) => act(async () => (await import('./commands/pricing.js')).pricingExplainCommand(ctx(), file, o)));
 
   program
     .command('recost')
@@ -106,7 +104,7 @@ export function buildProgram(): Command {
     .option('--since <when>', 'only rows since 30m, 24h, 7d, 2w or a day YYYY-MM-DD (default: all rows)')
     .option('--dry-run', 'count what would change, write nothing')
     .option('--json', 'print the summary as JSON')
-    .action((o: RecostOptions) => act(() => recostCommand(ctx(), o)));
+    .action((o: RecostOptions) => act(async () => (await import('./commands/recost.js')).recostCommand(ctx(), o)));
 
   program
     .command('report')
@@ -121,14 +119,16 @@ export function buildProgram(): Command {
     .option('--json', 'print the report as JSON')
     .option('--csv', 'print the groups as CSV')
     .action((o: ReportOptions) =>
-      act(() => {
+      act(async () => {
+        const { reportCommand, reportWidth } = await import('./commands/report.js');
         const c = ctx();
         return reportCommand({ dbPath: c.config.paths.db, out: c.out, err: c.err, style: c.style, width: reportWidth(terminalWidth(process.stdout), c.env), now: new Date() }, o);
       }),
     );
 
   const projects = program.command('projects').description('list, rename or archive projects');
-  const projectsDeps = (): ProjectsDeps => {
+  const projectsDeps = async (): Promise<ProjectsDeps> => {
+    const { reportWidth } = await import('./commands/report.js');
     const c = ctx();
     return { dbPath: c.config.paths.db, out: c.out, style: c.style, width: reportWidth(terminalWidth(process.stdout), c.env) };
   };
@@ -136,18 +136,18 @@ export function buildProgram(): Command {
     .command('list')
     .description('every project with its requests, all-time cost and state')
     .option('--json', 'print the list as JSON')
-    .action((o: { json?: boolean }) => act(() => projectsListCommand(projectsDeps(), o)));
+    .action((o: { json?: boolean }) => act(async () => (await import('./commands/projects.js')).projectsListCommand(await projectsDeps(), o)));
   projects
     .command('rename')
     .description('rename a project (its rows follow it)')
     .argument('<old>', 'the current slug')
     .argument('<new>', 'the new slug')
-    .action((oldSlug: string, newSlug: string) => act(() => projectsRenameCommand(projectsDeps(), oldSlug, newSlug)));
+    .action((oldSlug: string, newSlug: string) => act(async () => (await import('./commands/projects.js')).projectsRenameCommand(await projectsDeps(), oldSlug, newSlug)));
   projects
     .command('archive')
     .description('hide a project from reports (its rows are kept; --project still shows it)')
     .argument('<slug>', 'the project')
-    .action((slug: string) => act(() => projectsArchiveCommand(projectsDeps(), slug)));
+    .action((slug: string) => act(async () => (await import('./commands/projects.js')).projectsArchiveCommand(await projectsDeps(), slug)));
 
   registerOpsCommands(program);
   registerDoctorCommand(program);

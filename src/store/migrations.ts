@@ -104,8 +104,24 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_subject ON audit_events (subject);
 `;
 
+// The report's covering index (issue 5: a 30-day report over 1M rows under a second). Keyed like
+// the report's cells, then time, then every column the sums read, so a report is answered from the
+// index alone, cell by cell and in time order: no sort and no table page (store/stats.ts). Costs
+// one more b-tree entry per insert (~4 µs a row) and ~100 bytes a row on disk (docs/storage.md).
+// Building it on an existing file takes ~5 s per million rows, once, inside the migration.
+const REPORT_INDEX = `
+CREATE INDEX IF NOT EXISTS requests_report_cells ON requests (
+  project_id, provider, model, requested_at,
+  input_tokens, output_tokens, thinking_tokens, cache_read_tokens, cache_write_5m_tokens,
+  cache_write_1h_tokens, cost_usd_minor_units, usage_source, latency_ms
+);
+`;
+
 /** Append only: ids are consecutive from 1 and never reused. */
-export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: 'initial schema', sql: INITIAL_SCHEMA }];
+export const MIGRATIONS: readonly Migration[] = [
+  { id: 1, name: 'initial schema', sql: INITIAL_SCHEMA },
+  { id: 2, name: 'additive: index requests_report_cells', sql: REPORT_INDEX },
+];
 
 export const LATEST_MIGRATION_ID = Math.max(...MIGRATIONS.map((m) => m.id));
 

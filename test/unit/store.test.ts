@@ -11,6 +11,7 @@ import { MeterError } from '../../src/core/errors.js';
 import type { RequestRow } from '../../src/core/request-row.js';
 import {
   LATEST_MIGRATION_ID,
+  MIGRATIONS,
   RowWriter,
   appliedMigrations,
   countRequests,
@@ -94,7 +95,7 @@ function withDb<T>(path: string, fn: (db: Db) => T): T {
 }
 
 describe('openDb and migrations', () => {
-  test('creates a private directory and file, sets the pragmas, records migration 1 once', () => {
+  test('creates a private directory and file, sets the pragmas, records every migration once', () => {
     const path = freshPath();
     const db = openDb(path);
     try {
@@ -109,9 +110,9 @@ describe('openDb and migrations', () => {
       const applied = appliedMigrations(db);
       assert.deepEqual(
         applied.map((m) => m.id),
-        [1],
+        [1, 2],
       );
-      assert.equal(LATEST_MIGRATION_ID, 1);
+      assert.equal(LATEST_MIGRATION_ID, 2);
       assert.match(applied[0].appliedAt ?? '', /^\d{4}-\d\d-\d\dT/);
     } finally {
       db.close();
@@ -144,7 +145,7 @@ describe('openDb and migrations', () => {
       const indexes = describeSchema(db)
         .filter((o) => o.type === 'index' && o.sql !== null)
         .map((o) => o.name);
-      for (const name of ['requests_requested_at', 'requests_project_requested_at', 'requests_provider_model']) {
+      for (const name of ['requests_requested_at', 'requests_project_requested_at', 'requests_provider_model', 'requests_report_cells']) {
         assert.ok(indexes.includes(name), `index ${name}`);
       }
     });
@@ -182,10 +183,33 @@ describe('openDb and migrations', () => {
       assert.equal(db.readonly, false);
       insertRequests(db, [row({ projectSlug: 'after-rollback' })]);
       assert.equal(countRequests(db), 2);
-      assert.equal(appliedMigrations(db).length, 2);
+      assert.equal(appliedMigrations(db).length, MIGRATIONS.length + 1);
     } finally {
       db.close();
     }
+  });
+
+  test('a file from before migration 2 gains the report index on the next read-write open, rows untouched', () => {
+    const path = freshPath();
+    const rows = [row({ projectSlug: 'kept' }), row({ projectSlug: 'kept', model: null })];
+    withDb(path, (db) => {
+      insertRequests(db, rows);
+      // What a version that knew only migration 1 left behind.
+      db.exec('DROP INDEX requests_report_cells; DELETE FROM _migrations WHERE id = 2');
+    });
+    const indexNames = (db: Db): string[] => describeSchema(db).filter((o) => o.type === 'index').map((o) => o.name);
+    // A read-only open (the CLI's) changes nothing: the report falls back to its grouped query.
+    withReadonly(path, (db) => {
+      assert.deepEqual(appliedMigrations(db).map((m) => m.id), [1]);
+      assert.ok(!indexNames(db).includes('requests_report_cells'));
+    });
+    withDb(path, (db) => {
+      assert.deepEqual(appliedMigrations(db).map((m) => m.id), [1, 2]);
+      assert.match(appliedMigrations(db)[1].name ?? '', /^additive: /);
+      assert.ok(indexNames(db).includes('requests_report_cells'));
+      assert.deepEqual(rows.map((r) => getRequest(db, r.id)?.model), rows.map((r) => r.model));
+      assert.equal(db.prepare<{ n: number }>('SELECT COUNT(*) AS n FROM requests INDEXED BY requests_report_cells').get()?.n, 2);
+    });
   });
 
   test('a database from a newer version opens read-only, is never altered, and refuses writes', () => {
@@ -248,9 +272,9 @@ describe('openDb and migrations', () => {
       const results = await Promise.all(children);
       for (const r of results) {
         assert.equal(r.code, 0, `child failed: ${r.stderr}`);
-        assert.deepEqual(JSON.parse(r.stdout), { ids: [1], newer: false });
+        assert.deepEqual(JSON.parse(r.stdout), { ids: MIGRATIONS.map((m) => m.id), newer: false });
       }
-      withDb(path, (db) => assert.deepEqual(appliedMigrations(db).map((m) => m.id), [1]));
+      withDb(path, (db) => assert.deepEqual(appliedMigrations(db).map((m) => m.id), MIGRATIONS.map((m) => m.id)));
     }
   });
 });
