@@ -1,12 +1,18 @@
 // The test helper's fake provider, unchanged, plus one bench-only scenario layered on top by wrapping
 // its request listener: `x-bench-events: N` (with `x-bench-delay-ms`) turns an Anthropic stream
 // request into N text deltas (the helper's streams have 5). The RSS figure needs long streams: many
-// events pass through, and are held by, the meter's observer.
+// events pass through, and are held by, the meter's observer. `x-bench-download-bytes: N` answers
+// with N bytes of application/octet-stream (the peer comparison's passthrough throughput); no
+// existing request carries either header, so the helper's behaviour is unchanged.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startFakeProvider, type FakeProvider } from '../test/helpers/fake-provider.js';
 import type { TestPki } from '../test/helpers/pki.js';
 
 const MAX_EVENTS = 5000;
+const MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
+// One shared block, written again and again: the fake should spend its time on TLS, not on filling
+// buffers, so the download measures the path between client and fake.
+const DOWNLOAD_BLOCK = Buffer.alloc(256 * 1024, 0x61);
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -21,9 +27,38 @@ export async function startBenchFake(pki: TestPki): Promise<FakeProvider> {
       req.on('end', () => void longStream(res, Math.min(events, MAX_EVENTS), Number(req.headers['x-bench-delay-ms'] ?? 5)));
       return;
     }
+    const download = Number(req.headers['x-bench-download-bytes'] ?? 0);
+    if (download > 0) {
+      req.resume();
+      req.on('end', () => void sendBytes(res, Math.min(download, MAX_DOWNLOAD_BYTES)));
+      return;
+    }
     for (const l of original) l(req, res);
   });
   return fake;
+}
+
+/** Writes `total` bytes, waiting for 'drain' whenever the socket's buffer is full. */
+async function sendBytes(res: ServerResponse, total: number): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+  let left = total;
+  while (left > 0) {
+    if (res.destroyed) return;
+    const chunk = left >= DOWNLOAD_BLOCK.length ? DOWNLOAD_BLOCK : DOWNLOAD_BLOCK.subarray(0, left);
+    left -= chunk.length;
+    if (!res.write(chunk)) {
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          r();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end();
 }
 
 async function longStream(res: ServerResponse, n: number, delayMs: number): Promise<void> {

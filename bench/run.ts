@@ -9,8 +9,12 @@
 //   connect  one call per brand-new connection (what a one-shot client pays), alternating
 //   rps      N keep-alive connections, warmed until steady, then short ABBA legs; then rows == calls
 //   streams  200 concurrent long SSE streams; VmRSS of edge and daemon sampled every 100 ms
+//   peer     the same kinds of workload direct, through a socat relay, through the meter and through
+//            mitmproxy (bench/peer.ts); its own table, printed after the main one
+//   report   `report` over a 1,000,000-row database, in-process and through the CLI (issue 5;
+//            bench/report-phase.ts runs bench/report-1m.ts in its own process, after the meter stops)
 //
-// Options: --quick (smaller counts, for trying the bench out), --only=latency,ttfb,connect,rps,streams,
+// Options: --quick (smaller counts, for trying the bench out), --only=latency,ttfb,connect,rps,streams,peer,
 // --fake-inline (fake provider on the main thread), --daemon-node-flags="..." / --edge-node-flags="..."
 // (restart that process with extra node flags, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,12 +28,15 @@ import { startMeter, waitUntil, type MeterProcs } from '../test/helpers/meter.js
 import { makeTestPki, type TestPki } from '../test/helpers/pki.js';
 import { startBenchFake } from './fake.js';
 import type { FakeWorkerOut } from './fake-worker.js';
+import { peerPhase, type PeerResult } from './peer.js';
+import { reportPhase } from './report-phase.js';
+import { installExitCleanup, removeAtExit } from './peer-procs.js';
 import { closeSide, jsonCall, makeSide, meteredCalls, streamCall, throughput, type Endpoints, type Side, type StreamTiming, type ThroughputResult } from './load.js';
 import { cpuSeconds, cpuWindow, hwmBytes, rssBytes, sampleRss } from './procs.js';
 import { machineInfo, renderMarkdown, renderTable, type Figure } from './report.js';
 import { mb, ms, ratio, summarize, type Summary } from './stats.js';
 
-const PHASES = ['latency', 'ttfb', 'connect', 'rps', 'streams'] as const;
+const PHASES = ['latency', 'ttfb', 'connect', 'rps', 'streams', 'peer', 'report'] as const;
 type Phase = (typeof PHASES)[number];
 
 interface Options {
@@ -657,9 +664,14 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   log(`${machine.nproc} cpus (${machine.cpuModel}), node ${machine.node}, load ${machine.loadavgBefore}`);
 
+  // Processes and temp dirs must not outlive the bench, whichever way it ends.
+  installExitCleanup();
   const pki = makeTestPki();
+  removeAtExit(pki.dir);
   const fake = await startFake(pki, opts.fakeInline);
   const meter = await startMeter({ pki, upstreamPort: fake.port });
+  removeAtExit(meter.home);
+  let peer: PeerResult | null = null;
   const figures: Figure[] = [];
   const detail: Record<string, unknown> = {};
   // CPU that other tenants of the machine used during each phase: the noise these figures carry.
@@ -748,6 +760,21 @@ async function main(): Promise<void> {
         values: { requests_ok: expected, requests_failed: meteredCalls.failed, rows },
       });
     }
+    if (opts.only.has('peer')) {
+      // Not under noiseOf: its window counts only the bench and the meter as ours, and would book
+      // socat's and mitmproxy's CPU as other tenants'. The peer phase measures its own.
+      peer = await peerPhase({
+        quick: opts.quick,
+        ep,
+        upstreamCaPath: pki.caCertPath,
+        edgePid: meter.edge.pid ?? 0,
+        daemonPid: meter.daemon?.pid ?? 0,
+        settledRows: (expected) => settledRows(meter.dbPath, expected),
+        log,
+      });
+      detail.peer = peer.detail;
+      noise.peer = peer.othersCpu;
+    }
     figures.push({
       figure: 'CPU of other processes (other tenants), per phase',
       direct: '-',
@@ -781,6 +808,15 @@ async function main(): Promise<void> {
     await meter.stop().catch(() => undefined);
     await fake.close().catch(() => undefined);
   }
+  if (!broke && opts.only.has('report')) {
+    try {
+      const r = await reportPhase(opts.quick, log);
+      figures.push(...r.figures);
+      detail.report = r.detail;
+    } catch (err) {
+      broke = err;
+    }
+  }
 
   const seconds = Math.round((Date.now() - t0) / 1000);
   const table = renderTable(figures);
@@ -790,7 +826,8 @@ async function main(): Promise<void> {
       `tree: ${machine.tree}\n` +
       `command: ${machine.command}   (${seconds} s${opts.quick ? ', --quick' : ''})\n\n${table}\n`,
   );
-  const out = { machine, seconds, options: { ...opts, only: [...opts.only] }, sizes: n, figures, detail, markdown: renderMarkdown(figures), error: broke ? String(broke) : null };
+  if (peer) process.stdout.write(`\npeer comparison (same client, same fake; hm = halton-meter)\n${peer.peers.join('\n')}\n\n${peer.table}\n`);
+  const out = { machine, seconds, options: { ...opts, only: [...opts.only] }, sizes: n, figures, detail, markdown: renderMarkdown(figures), peer: peer ? { peers: peer.peers, figures: peer.figures, markdown: peer.markdown } : null, error: broke ? String(broke) : null };
   writeFileSync(new URL('./last.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`\nJSON: ${new URL('./last.json', import.meta.url).pathname}\n`);
   if (broke) {
