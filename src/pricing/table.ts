@@ -191,11 +191,28 @@ function restMatches(rest: PrefixRest, s: string): boolean {
   }
 }
 
+// The answer for a (provider, model id) never changes for a given table, and the daemon asks the
+// same few ids on every call: remembered per table, with a cap so odd ids cannot grow it unbounded.
+const FOUND_CAP = 4096;
+const found = new WeakMap<PriceTable, Map<string, ModelPrice | null>>();
+
 /** Exact id first, then the longest explicit prefix. Never a substring anywhere else in the id. */
 export function findModel(table: PriceTable, provider: string, model: string): ModelPrice | null {
   const p = provider.toLowerCase();
   const id = normaliseModelId(p, model);
   if (id === '') return null;
+  let memo = found.get(table);
+  if (!memo) found.set(table, (memo = new Map()));
+  const key = `${p}\u0000${id}`;
+  const known = memo.get(key);
+  if (known !== undefined) return known;
+  const answer = searchModel(table, p, id);
+  if (memo.size >= FOUND_CAP) memo.clear();
+  memo.set(key, answer);
+  return answer;
+}
+
+function searchModel(table: PriceTable, p: string, id: string): ModelPrice | null {
   const candidates = table.models.filter((m) => m.provider === p);
   const exact = candidates.find((m) => m.match.exact.includes(id));
   if (exact) return exact;
