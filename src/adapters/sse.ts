@@ -127,13 +127,15 @@ export class SseSplitter {
           this.skipLF = true;
         }
       }
-      if (this.pendingLen > 0 || this.discardingLine) {
-        if (this.discardingLine) {
-          this.discardingLine = false;
-        } else {
-          const line = this.takePending(text.slice(pos, end));
-          this.line(line, 0, line.length);
-        }
+      if (this.discardingLine) {
+        this.discardingLine = false;
+      } else if (this.pendingLen + (end - pos) > this.maxEvent) {
+        // The same limit as for a line still arriving (keepPartial), so whether an oversized line
+        // is dropped never depends on where the chunks were cut.
+        this.dropLine();
+      } else if (this.pendingLen > 0) {
+        const line = this.takePending(text.slice(pos, end));
+        this.line(line, 0, line.length);
       } else {
         this.line(text, pos, end);
       }
@@ -146,14 +148,19 @@ export class SseSplitter {
     this.pendingLen += text.length - pos;
     if (this.pendingLen > this.maxEvent) {
       // An endless line must not grow memory: drop it and the event it belongs to.
-      this.pending = [];
-      this.pendingLen = 0;
+      this.dropLine();
       this.discardingLine = true;
-      this.dropEvent = true;
-      this.truncated = true;
       return;
     }
     this.pending.push(text.slice(pos));
+  }
+
+  /** A line longer than maxEvent: it and the event it belongs to are dropped. */
+  private dropLine(): void {
+    this.pending = [];
+    this.pendingLen = 0;
+    this.dropEvent = true;
+    this.truncated = true;
   }
 
   private takePending(last: string): string {
@@ -171,14 +178,25 @@ export class SseSplitter {
       return;
     }
     if (s.charCodeAt(start) === COLON) return; // comment (OpenRouter's ": OPENROUTER PROCESSING")
-    let nameEnd = s.indexOf(':', start);
-    if (nameEnd === -1 || nameEnd > end) nameEnd = end;
+    // Only `data` and `event` matter, so the colon is looked for right after those names, never
+    // with indexOf: on a line without one that search runs to the end of the chunk, and a chunk of
+    // such lines took quadratic time (a megabyte of "x\n": seconds; found by test/fuzz/sse.test.ts).
+    if (s.startsWith('data', start)) {
+      const v = this.valueAfter(s, start + 4, end);
+      if (v !== null) this.appendData(v);
+    } else if (s.startsWith('event', start)) {
+      const v = this.valueAfter(s, start + 5, end);
+      if (v !== null) this.evType = v;
+    }
+  }
+
+  /** The value of a field whose name ends at `nameEnd`; null when the name goes on (`database:`). */
+  private valueAfter(s: string, nameEnd: number, end: number): string | null {
+    if (nameEnd === end) return '';
+    if (nameEnd > end || s.charCodeAt(nameEnd) !== COLON) return null;
     let vStart = nameEnd + 1;
     if (vStart < end && s.charCodeAt(vStart) === SPACE) vStart++;
-    if (vStart > end) vStart = end;
-    const nameLen = nameEnd - start;
-    if (nameLen === 4 && s.startsWith('data', start)) this.appendData(s.slice(vStart, end));
-    else if (nameLen === 5 && s.startsWith('event', start)) this.evType = s.slice(vStart, end);
+    return s.slice(vStart, end);
   }
 
   private appendData(v: string): void {

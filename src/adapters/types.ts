@@ -5,7 +5,7 @@ import type { Exchange, ObservedResponse } from '../core/exchange.js';
 import { parsedNothing, type ParsedUsage, type RequestKind } from '../core/parsed.js';
 import type { ProviderId } from '../core/providers.js';
 import { errorMessage } from '../core/errors.js';
-import { addUsage, emptyUsage, type UsageRecord } from '../core/usage.js';
+import { addUsage, emptyUsage, type Usage, type UsageRecord } from '../core/usage.js';
 import { errorClassOf } from './json-util.js';
 
 export const ADAPTER_IDS = [
@@ -108,19 +108,36 @@ export interface Readout {
  * usage was read, nothing was cut, and no error interrupted the response.
  */
 export function resultOf(r: Readout): ParsedUsage {
-  const usage = r.records === null ? null : r.records.reduce((sum, rec) => addUsage(sum, rec.usage), emptyUsage());
+  let records = r.records;
+  let usage: Usage | null = null;
+  let reason = r.reason;
+  if (records !== null) {
+    usage = records.reduce((sum, rec) => addUsage(sum, rec.usage), emptyUsage());
+    // Each count read is a safe integer, but adapters add them up (iterations, candidates +
+    // thoughts, output + reasoning, batch lines), and a sum past 2^53 is no longer exact: such
+    // usage is not stored or priced as if it were (found by test/fuzz/adapters.test.ts).
+    if (!countsInRange(usage) || !records.every((rec) => countsInRange(rec.usage))) {
+      records = null;
+      usage = null;
+      reason = 'usage token counts out of range';
+    }
+  }
   return {
     model: r.model,
-    records: r.records ?? [],
+    records: records ?? [],
     usage,
     usageJson: r.usageJson ?? null,
     usageSource: usage === null ? 'none' : 'reported',
-    tokensComplete: usage !== null && r.reason === null && r.errorClass === null,
+    tokensComplete: usage !== null && reason === null && r.errorClass === null,
     errorClass: r.errorClass,
     providerRequestId: r.providerRequestId,
     serviceTier: r.serviceTier,
-    reason: r.reason,
+    reason,
   };
+}
+
+function countsInRange(u: Usage): boolean {
+  return Object.values(u).every((n) => Number.isSafeInteger(n) && n >= 0);
 }
 
 /**

@@ -64,11 +64,30 @@ export function requestedModel(requestJson: unknown): string | null {
 /** Gemini names the model in the URL (`/v1beta/models/gemini-2.5-pro:generateContent`). */
 export function modelFromPath(path: string): string | null {
   const m = /\/models\/([^/:?]+):/.exec(path);
-  return m ? decodeURIComponent(m[1]) : null;
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    // A malformed escape (`gemini-2.5-pro%3:`) is the client's; it must not cost the row.
+    return m[1];
+  }
 }
 
 export function requestStreams(requestJson: unknown): boolean {
   return !!(requestJson && typeof requestJson === 'object' && (requestJson as { stream?: unknown }).stream === true);
+}
+
+/**
+ * usage_json as text. A usage object nested thousands deep (JSON.parse takes it, JSON.stringify
+ * overflows the stack) must not cost the row: it is stored without its usage_json instead.
+ */
+function storableJson(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return null;
+  }
 }
 
 function safeParse(adapter: Adapter, exchange: Exchange): ParsedUsage {
@@ -179,7 +198,7 @@ export async function meterExchange(f: FinishedExchange, deps: MeterDeps): Promi
     clientPid: who.clientPid,
     clientName: who.clientName,
     providerRequestId: parsed.providerRequestId,
-    usageJson: parsed.usageJson === null || parsed.usageJson === undefined ? null : JSON.stringify(parsed.usageJson),
+    usageJson: storableJson(parsed.usageJson),
     requestedAt: f.requestedAt.toISOString(),
     completedAt: completedAt.toISOString(),
   };

@@ -72,12 +72,15 @@ export class ResponseObserver {
       this.decoder.end();
       await this.decoderDone;
     }
+    if (this.undecodable) {
+      // What was decoded before the error depends on where the chunks were cut: none of it is kept.
+      return { bodyText: null, events: this.sse ? [] : null, truncated: false, undecodable: this.undecodable };
+    }
     if (this.sse) {
       this.sse.end();
-      return { bodyText: null, events: this.sse.events, truncated: this.sse.truncated || this.truncated, undecodable: this.undecodable };
+      return { bodyText: null, events: this.sse.events, truncated: this.sse.truncated || this.truncated, undecodable: null };
     }
-    const text = this.undecodable ? null : Buffer.concat(this.chunks, this.size).toString('utf8');
-    return { bodyText: text, events: null, truncated: this.truncated, undecodable: this.undecodable };
+    return { bodyText: Buffer.concat(this.chunks, this.size).toString('utf8'), events: null, truncated: this.truncated, undecodable: null };
   }
 
   private sink(decoded: Buffer): void {
@@ -85,8 +88,13 @@ export class ResponseObserver {
       this.sse.feed(decoded);
       return;
     }
-    // Once over the cap nothing more is kept: what is kept stays a prefix of the body.
-    if (this.truncated || this.size + decoded.length > this.maxBody) {
+    // Once over the cap nothing more is kept: what is kept stays a prefix of the body, exactly
+    // maxBody bytes of it, so it does not depend on how the body happened to be chunked.
+    if (this.truncated) return;
+    const room = this.maxBody - this.size;
+    if (decoded.length > room) {
+      if (room > 0) this.chunks.push(decoded.subarray(0, room));
+      this.size += Math.max(0, room);
       this.truncated = true;
       return;
     }
