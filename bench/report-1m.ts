@@ -18,6 +18,8 @@ import type { RequestRow } from '../src/core/request-row.js';
 import { computeReport, resolvePeriod, type ReportGroup } from '../src/core/report.js';
 import { renderReport, storeSource } from '../src/cli/commands/report.js';
 import { makeStyle } from '../src/cli/output/style.js';
+import { QUERIES, type QueryContext } from '../src/daemon/api/queries.js';
+import { loadBundledTable } from '../src/pricing/index.js';
 import { ensureProject, insertRequests, openDb } from '../src/store/index.js';
 
 export const TARGET_MS = 1000;
@@ -48,6 +50,8 @@ export interface ReportBenchResult {
   startup: Timing;
   /** `halton-meter report` with no database: startup and every module `report` loads; no query. */
   startupNoDb: Timing;
+  /** The local API's queries on the same file, as its query thread runs them. */
+  api: Array<{ route: string; timing: Timing }>;
   /** Rows per second, best leg (--compare only). */
   inserts: { withIndex: Timing; withoutIndex: Timing; rowsPerLeg: number } | null;
 }
@@ -130,6 +134,30 @@ function inProcess(dbPath: string, now: Date, by: ReportGroup, vs: boolean): Tim
       db.close();
     }
   });
+}
+
+/** What the dashboard's pages ask, timed on one read-only connection (the query thread keeps one open). */
+function apiTimings(dbPath: string, now: Date): Array<{ route: string; timing: Timing }> {
+  const db = openDb(dbPath, { readonly: true });
+  try {
+    const ctx: QueryContext = { db, table: loadBundledTable(), overrides: [], now: () => now };
+    const since30 = new Date(now.getTime() - 30 * 86_400_000).toISOString().slice(0, 10);
+    const page = (cursor: string | null) => QUERIES.requests(ctx, { project: 'project-3', provider: null, limit: '50', cursor });
+    let deep: string | null = null;
+    for (let k = 0; k < 200; k++) deep = page(deep).next_cursor;
+    const first = page(null).items[0]?.id ?? 'none';
+    const routes: Array<[string, () => unknown]> = [
+      [`/v1/stats?since=${since30}`, () => QUERIES.stats(ctx, { since: since30, until: null, project: null })],
+      ['/v1/stats (all time)', () => QUERIES.stats(ctx, { since: null, until: null, project: null })],
+      ['/v1/projects', () => QUERIES.projects(ctx)],
+      ['/v1/projects/{slug}/requests (page 1)', () => page(null)],
+      ['/v1/projects/{slug}/requests (page 201)', () => page(deep)],
+      ['/v1/requests/{id}', () => QUERIES.request(ctx, { id: first })],
+    ];
+    return routes.map(([route, fn]) => ({ route, timing: time(() => void fn()) }));
+  } finally {
+    db.close();
+  }
 }
 
 function cli(home: string, args: readonly string[]): Timing {
@@ -239,6 +267,9 @@ export function runReportBench(rows: number, compare: boolean, log: (line: strin
     const startupNoDb = cli(empty, ['report']);
     log(`${'report, no database (startup, no query)'.padEnd(40)} ${''.padEnd(34)} ${fmt(startupNoDb)}`);
 
+    const api = apiTimings(dbPath, now);
+    for (const a of api) log(`${`API ${a.route}`.padEnd(40)} ${fmt(a.timing)}`);
+
     let inserts: ReportBenchResult['inserts'] = null;
     if (compare) {
       const n = 20_000;
@@ -254,7 +285,7 @@ export function runReportBench(rows: number, compare: boolean, log: (line: strin
       const rps = (t: Timing): string => `${t.best.toFixed(0)} rows/s (${t.runs.map((x) => x.toFixed(0)).join(', ')})`;
       log(`inserts, batches of 200: with the index ${rps(inserts.withIndex)}; without ${rps(inserts.withoutIndex)}`);
     }
-    return { rows, buildMs, fileMb, indexMb: idxMb, targetMs: TARGET_MS, variants, startup, startupNoDb, inserts };
+    return { rows, buildMs, fileMb, indexMb: idxMb, targetMs: TARGET_MS, variants, startup, startupNoDb, api, inserts };
   } finally {
     // BENCH_KEEP=1 keeps the database for poking at with other queries.
     if (process.env.BENCH_KEEP) log(`kept ${home}`);
