@@ -64,6 +64,15 @@ export const STATUS_EXIT = { live: 0, notLive: 1, notInstalled: 3 } as const;
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
+/** `: disk_full 3, shutdown 1` from the daemon's rows_lost_by_reason; empty when nothing was lost. */
+export function lostWords(byReason: unknown): string {
+  if (typeof byReason !== 'object' || byReason === null) return '';
+  const parts = Object.entries(byReason as Record<string, unknown>)
+    .filter(([, n]) => typeof n === 'number' && n > 0)
+    .map(([reason, n]) => `${reason} ${String(n)}`);
+  return parts.length ? `: ${parts.join(', ')}` : '';
+}
+
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s}s`;
@@ -137,16 +146,20 @@ export async function collectStatus(ctx: CliContext): Promise<StatusReport> {
     reason: daemonProbe.reason,
   };
   const rowWords =
-    rows.rows_written === null ? '' : `; rows since start: ${rows.rows_written} written, ${rows.rows_failed ?? 0} failed (lost), ${rows.rows_queued ?? 0} queued`;
+    rows.rows_written === null
+      ? ''
+      : `; rows since start: ${rows.rows_written} written, ${rows.rows_failed ?? 0} failed (lost${lostWords(st?.rows_lost_by_reason)}), ${rows.rows_queued ?? 0} queued`;
+  // The daemon stays healthy while writes fail for a while (a lock, a full disk): rows wait in memory.
+  const writeWords = st?.write_failing === true ? `; database writes failing (${String(st.last_write_error ?? 'unknown')}): rows held in memory until they succeed` : '';
   const where = `API 127.0.0.1:${ports.api}, intercepting 127.0.0.1:${ports.internal}`;
   let daemon: StatusComponent;
   if (daemonProbe.healthy) {
     const other = daemonProbe.version !== null && daemonProbe.version !== VERSION;
     daemon = {
       name: 'daemon',
-      state: other || (rows.rows_failed ?? 0) > 0 ? 'warn' : 'ok',
+      state: other || (rows.rows_failed ?? 0) > 0 || writeWords ? 'warn' : 'ok',
       detail:
-        `healthy, version ${daemonProbe.version ?? '?'}${uptime !== null ? `, up ${formatDuration(uptime)}` : ''} (pid ${daemonPid ?? '?'}); ${where}${rowWords}` +
+        `healthy, version ${daemonProbe.version ?? '?'}${uptime !== null ? `, up ${formatDuration(uptime)}` : ''} (pid ${daemonPid ?? '?'}); ${where}${rowWords}${writeWords}` +
         (other ? `; this CLI is ${VERSION}: run halton-meter init to switch the daemon to it` : ''),
       ...daemonFields,
     };

@@ -26,6 +26,9 @@ import { createInterceptServer } from './mitm/server.js';
 import { upstreamCaList, upstreamTlsContext, UpstreamAgent } from './mitm/upstream-agent.js';
 import { createSelftestServer } from './selftest.js';
 
+/** How long a stopping daemon waits before closing idle keep-alive connections (see stop()). */
+const IDLE_GRACE_MS = 1000;
+
 export interface DaemonHandle {
   ports: { internal: number; api: number };
   stop(reason: string): Promise<void>;
@@ -155,7 +158,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         if (draining) return { ok: false, reason: 'shutting down' };
         if (!intercept.listening) return { ok: false, reason: 'intercepting listener not bound' };
         if (db.newerThanCode) return { ok: false, reason: 'database written by a newer halton-meter (read-only)' };
-        if (writer.failing) return { ok: false, reason: `database not writable: ${writer.lastError ?? 'unknown'}` };
+        // Only a database that refuses every row stops the daemon. A lock held by another process or a
+        // full disk is ridden out with the rows held in memory (bounded, overflow counted): going
+        // unhealthy then would send new connections through the edge unmetered and uncounted.
+        // status() shows the failing writes (write_failing, last_write_error).
+        if (writer.refusing) return { ok: false, reason: `database not writable: ${writer.lastError ?? 'unknown'}` };
         return { ok: true, reason: null };
       },
       status: () => {
@@ -168,7 +175,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
           version: VERSION,
           rows_written: writer.rowsWritten,
           rows_failed: writer.rowsFailed,
+          rows_lost_by_reason: writer.rowsLostByReason,
           rows_queued: writer.queued,
+          write_failing: writer.failing,
+          last_write_error: writer.lastError,
           passthrough_connections: stats.passthrough,
           intercepted_connections: stats.intercepted,
           passthrough_requests: passthroughRequests,
@@ -195,12 +205,21 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     db.close();
     throw err;
   }
-  updateEffectivePorts(config.paths.effectivePorts, { internal_port: internalPort, api_port: apiPort }, 'daemon');
+  try {
+    updateEffectivePorts(config.paths.effectivePorts, { internal_port: internalPort, api_port: apiPort }, 'daemon');
+  } catch (err) {
+    // A full disk (or a read-only data dir) must not keep the daemon down: the file only tells the
+    // edge where we listen, and it usually says so already. Down, nothing is metered; up, rows wait
+    // in memory until the disk has room, and what cannot wait is counted (issue 6: a daemon restarted
+    // on a full disk crash-looped here).
+    log.warn('daemon.effective_ports_failed', { path: config.paths.effectivePorts, error: errorMessage(err) });
+  }
 
   const heartbeat = setInterval(() => {
     log.info('daemon.heartbeat', {
       rows_written: writer.rowsWritten,
       rows_failed: writer.rowsFailed,
+      rows_lost_by_reason: JSON.stringify(writer.rowsLostByReason),
       intercepted_connections: stats.intercepted,
       passthrough_connections: stats.passthrough,
       in_flight: inFlight.size,
@@ -229,12 +248,23 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         }
       };
       await settle();
+      // A keep-alive client that had an answer just before the drain (so without Connection: close)
+      // sends its next request within moments; closing its idle connection now would race that
+      // request, and the client would see "other side closed" on a POST it cannot retry (issue 6,
+      // restart loop under load). A moment of grace lets the request arrive, be answered with
+      // Connection: close, and the client leave by itself.
+      const grace = Math.min(IDLE_GRACE_MS, deadline - Date.now());
+      if (grace > 0) await new Promise((r) => setTimeout(r, grace));
+      await settle();
       inner.closeIdleConnections();
       await new Promise((r) => setTimeout(r, 50));
       await settle();
       const unfinished = inFlight.size;
       inner.closeAllConnections();
       intercept.closeAllConnections();
+      // Exchanges cut here still end as one (aborted) row each: let their metering queue it before the
+      // writer's last flush, instead of losing it uncounted after daemon.exit.
+      if (unfinished > 0) await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 3000))]);
       api.closeAllConnections();
       api.close();
       await query.close();
@@ -243,7 +273,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       writer.close();
       capture.close();
       db.close();
-      log.info('daemon.exit', { reason, rows_written: writer.rowsWritten, rows_failed: writer.rowsFailed, unfinished });
+      log.info('daemon.exit', {
+        reason,
+        rows_written: writer.rowsWritten,
+        rows_failed: writer.rowsFailed,
+        rows_lost_by_reason: JSON.stringify(writer.rowsLostByReason),
+        unfinished,
+      });
       await log.close();
     })();
     return stopping;

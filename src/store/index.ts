@@ -32,7 +32,7 @@ export {
   type RequestPageQuery,
 } from './requests.js';
 export { projectsWithModels, type MonthBounds, type ProjectModelTotals, type ProjectWithModels } from './project-stats.js';
-export { RowWriter, type RowWriterOptions, type RowWriterStats, type StoreEventHandler } from './writer.js';
+export { LOSS_REASONS, RowWriter, type LossReason, type RowWriterOptions, type RowWriterStats, type StoreEventHandler } from './writer.js';
 export {
   AUDIT_KINDS,
   insertAuditEvent,

@@ -36,9 +36,20 @@ export interface RowWriterStats {
   queued: number;
   rowsWritten: number;
   rowsFailed: number;
+  rowsLostByReason: Partial<Record<LossReason, number>>;
   lastError: string | null;
   failing: boolean;
 }
+
+/**
+ * Why a row was lost (never written), as counted in rowsLostByReason. A row dropped because the queue
+ * overflowed while writes were failing is counted under the failure that kept the queue from
+ * draining (disk_full, db_locked, ...); queue_full is left for a queue that overflowed while writes
+ * worked (the writer could not keep up). Rows still queued when the writer closes are counted under
+ * the error that kept them out; shutdown is a row handed over after close().
+ */
+export const LOSS_REASONS = ['disk_full', 'db_locked', 'db_readonly', 'db_error', 'bad_row', 'queue_full', 'shutdown'] as const;
+export type LossReason = (typeof LOSS_REASONS)[number];
 
 type Failure = 'retry' | 'row' | 'fatal';
 type BatchResult = 'ok' | 'retry';
@@ -70,6 +81,9 @@ export class RowWriter {
   private failed = 0;
   private lastErr: string | null = null;
   private lastAttemptFailed = false;
+  /** The loss reason of the last write error, kept until a write succeeds. */
+  private lastCause: LossReason | null = null;
+  private readonly lost = new Map<LossReason, number>();
 
   constructor(db: Db, opts: RowWriterOptions = {}) {
     this.db = db;
@@ -92,6 +106,15 @@ export class RowWriter {
   get rowsFailed(): number {
     return this.failed;
   }
+  /** rowsFailed split by reason; only reasons that lost rows appear. */
+  get rowsLostByReason(): Partial<Record<LossReason, number>> {
+    const out: Partial<Record<LossReason, number>> = {};
+    for (const r of LOSS_REASONS) {
+      const n = this.lost.get(r);
+      if (n) out[r] = n;
+    }
+    return out;
+  }
   /** Why the last row failed or was dropped; kept after recovery so status can show it. */
   get lastError(): string | null {
     return this.lastErr;
@@ -102,11 +125,20 @@ export class RowWriter {
     return this.lastAttemptFailed;
   }
 
+  /**
+   * The database refuses every row (closed, read-only, newer schema): retrying cannot help. Unlike
+   * `failing`, which includes a lock or a full disk that the retries ride out with rows held.
+   */
+  get refusing(): boolean {
+    return this.closed || !this.db.open || this.db.readonly;
+  }
+
   stats(): RowWriterStats {
     return {
       queued: this.queued,
       rowsWritten: this.written,
       rowsFailed: this.failed,
+      rowsLostByReason: this.rowsLostByReason,
       lastError: this.lastErr,
       failing: this.lastAttemptFailed,
     };
@@ -115,13 +147,14 @@ export class RowWriter {
   /** O(1), never blocks, never throws. */
   enqueue(row: RequestRow): void {
     if (this.closed) {
-      this.fail(1, 'writer closed');
+      this.fail(1, 'writer closed', 'shutdown');
       return;
     }
     if (this.queued >= this.maxQueue) {
       // Drop the newest: the queued rows are older and already waited their turn. The reason stays
       // the write error that let the queue fill, when there is one.
       this.failed += 1;
+      this.count(this.lastAttemptFailed && this.lastCause ? this.lastCause : 'queue_full', 1);
       this.droppedUnreported += 1;
       if (this.lastErr === null || !this.backingOff()) this.lastErr = `queue full (${this.maxQueue} rows)`;
       this.schedule();
@@ -149,8 +182,9 @@ export class RowWriter {
       const reason = `writer closed with rows unwritten${this.lastErr ? ` (${this.lastErr})` : ''}`;
       this.queue = [];
       this.head = 0;
-      this.fail(left, reason);
-      this.emit('store.write_failed', { reason, rows_dropped: left, queued: 0 });
+      const cause = this.lastCause ?? 'shutdown';
+      this.fail(left, reason, cause);
+      this.emit('store.write_failed', { reason, rows_dropped: left, lost_as: cause, queued: 0 });
     }
   }
 
@@ -202,6 +236,7 @@ export class RowWriter {
       return fn();
     } catch (e) {
       this.lastErr = describe(e);
+      this.lastCause = this.causeOf(e);
       this.emit('store.write_failed', { reason: this.lastErr, code: codeOf(e), queued: this.queued });
       return false;
     }
@@ -244,6 +279,7 @@ export class RowWriter {
       this.written += batch.length;
       this.backoffMs = 0;
       this.lastAttemptFailed = false;
+      this.lastCause = null;
       return 'ok';
     } catch (e) {
       const kind = this.classify(e);
@@ -265,6 +301,7 @@ export class RowWriter {
         this.consume(1);
         this.written += 1;
         this.lastAttemptFailed = false;
+        this.lastCause = null;
       } catch (e) {
         if (this.classify(e) === 'retry') return this.backOff(e, this.queued);
         this.drop(1, e, row.id);
@@ -290,6 +327,7 @@ export class RowWriter {
     this.backoffMs = this.backoffMs === 0 ? this.flushMs : Math.min(this.backoffMs * 2, this.maxBackoffMs);
     this.retryAt = Date.now() + this.backoffMs;
     this.lastErr = describe(e);
+    this.lastCause = this.causeOf(e);
     this.lastAttemptFailed = true;
     this.emit('store.write_failed', {
       reason: this.lastErr,
@@ -303,19 +341,42 @@ export class RowWriter {
 
   private drop(rows: number, e: unknown, rowId?: string): void {
     this.consume(rows);
-    this.fail(rows, describe(e));
+    const cause = this.causeOf(e);
+    // A bad row says nothing about the database: it must not colour later queue drops.
+    if (cause !== 'bad_row') this.lastCause = cause;
+    this.fail(rows, describe(e), cause);
     this.emit('store.write_failed', {
       reason: this.lastErr,
       code: codeOf(e),
       rows_dropped: rows,
+      lost_as: cause,
       queued: this.queued,
       ...(rowId === undefined ? {} : { row_id: rowId }),
     });
   }
 
-  private fail(rows: number, reason: string): void {
+  private fail(rows: number, reason: string, cause: LossReason): void {
     this.failed += rows;
+    this.count(cause, rows);
     this.lastErr = reason;
+  }
+
+  private count(cause: LossReason, rows: number): void {
+    this.lost.set(cause, (this.lost.get(cause) ?? 0) + rows);
+  }
+
+  private causeOf(e: unknown): LossReason {
+    if (!this.db.open) return 'shutdown';
+    if (this.db.readonly) return 'db_readonly';
+    if (e instanceof MeterError) return e.code === 'db_newer' ? 'db_readonly' : 'bad_row';
+    const code = sqliteCode(e);
+    if (code === null) return e instanceof TypeError || e instanceof RangeError ? 'bad_row' : 'db_error';
+    // SQLite reports ENOSPC from any write (WAL, journal, database file) as SQLITE_FULL.
+    if (code.startsWith('SQLITE_FULL')) return 'disk_full';
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return 'db_locked';
+    if (code.startsWith('SQLITE_READONLY')) return 'db_readonly';
+    if (ROW_ERROR_CODES.some((p) => code.startsWith(p))) return 'bad_row';
+    return 'db_error';
   }
 
   private reportDrops(): void {

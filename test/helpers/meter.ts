@@ -45,6 +45,8 @@ export interface MeterOptions {
   pki: TestPki;
   upstreamPort: number;
   extraToml?: string;
+  /** Called with the data directory (~/.halton-meter) before anything is written there, e.g. to mount a small tmpfs on it. */
+  prepareDataDir?: (dataDir: string) => void;
 }
 
 const BIN = (): string => join(repoRoot(), 'bin', 'halton-meter.js');
@@ -74,6 +76,7 @@ export async function startMeter(opts: MeterOptions): Promise<MeterProcs> {
     .map((h) => `"${h}:443" = "127.0.0.1:${opts.upstreamPort}"`)
     .join(', ');
   mkdirSync(join(home, '.halton-meter'), { recursive: true });
+  opts.prepareDataDir?.(join(home, '.halton-meter'));
   writeFileSync(
     join(home, '.halton-meter', 'config.toml'),
     `[daemon]\nedge_port = ${edgePort}\ninternal_port = ${internalPort}\napi_port = ${apiPort}\n\n[upstream]\nresolve = { ${resolve} }\nca_file = "${opts.pki.caCertPath}"\n${opts.extraToml ?? ''}`,

@@ -3,6 +3,7 @@
 // (an upgrade without init) or one that lost rows since it started works, but is off (warn).
 import { foreignPorts, freePortsFix, initFix } from './facts.js';
 import { fail, ok, warn, type Check } from './types.js';
+import { lostWords } from '../status-report.js';
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
@@ -40,8 +41,12 @@ export const daemonCheck: Check = {
     if (d.version !== f.deps.version) {
       return warn(`${base}; this CLI is ${f.deps.version}: init restarts the daemon on this version`, initFix(f));
     }
+    // Healthy while writes fail for a while (a lock, a full disk): the rows wait in memory.
+    if (s.write_failing === true) {
+      return warn(`${base}; database writes failing (${String(s.last_write_error ?? 'unknown')}): rows held in memory until they succeed`, f.fixes.logs('daemon'));
+    }
     if (num(s.rows_failed) > 0) {
-      return warn(`${base}: those calls were not recorded`, f.fixes.logs('daemon'));
+      return warn(`${base}: those calls were not recorded${lostWords(s.rows_lost_by_reason)}`, f.fixes.logs('daemon'));
     }
     return ok(base);
   },

@@ -277,9 +277,12 @@ function send(req: ClientRequestIn, res: ClientResponseOut, ctx: ConnContext, ma
     else pipeline(ures, tap, res, done);
   });
 
+  // Set when the client goes away before the answer has started (see the 'close' listener below):
+  // the upstream error that follows is our own destroy(), not the upstream's failure.
+  let leftBeforeAnswer = false;
   upReq.on('error', (err: NodeJS.ErrnoException) => {
     if (res.headersSent) return; // pipeline reports mid-body failures.
-    const clientGone = req.destroyed && !req.complete;
+    const clientGone = leftBeforeAnswer || (req.destroyed && !req.complete);
     if (!clientGone && !res.destroyed) {
       const body = JSON.stringify({
         error: { type: 'upstream_unreachable', message: `halton-meter: cannot reach ${ctx.host}:${ctx.port} (${err.code ?? err.message})` },
@@ -293,7 +296,9 @@ function send(req: ClientRequestIn, res: ClientResponseOut, ctx: ConnContext, ma
 
   // The client leaving before the response started: stop the upstream request too.
   res.once('close', () => {
-    if (!res.headersSent) upReq.destroy();
+    if (res.headersSent) return;
+    leftBeforeAnswer = true;
+    upReq.destroy();
   });
 
   // Not pipeline(): it would destroy the client's socket when the upstream fails, and the client is

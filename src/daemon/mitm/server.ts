@@ -21,6 +21,8 @@ import { forwardRequest, type ConnContext, type ForwardDeps } from './forward.js
 import { createH2Front } from './h2.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
+/** A CONNECT tunnel whose TLS handshake has not finished by then is closed (like the edge's head timeout). */
+const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 export interface InterceptDeps extends ForwardDeps {
   secureContext: (host: string) => SecureContext;
@@ -61,6 +63,11 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
   const localAgent = new HttpAgent({ keepAlive: true });
   const inner = createServer({ keepAlive: true, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 });
   const server = createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 30_000 });
+  // `inner` never listens: decrypted sockets are handed to it. Node arms an http.Server's connection
+  // tracking on 'listening' (the headersTimeout check, closeIdleConnections, closeAllConnections), so
+  // without this a client sending its decrypted head a byte at a time was held forever, and the
+  // daemon's shutdown could neither close idle connections nor cut streams at its deadline (issue 6).
+  inner.emit('listening');
   const h2 = createH2Front(deps);
 
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -141,10 +148,21 @@ export function createInterceptServer(deps: InterceptDeps): InterceptServer {
     };
     contexts.set(tlsSocket, ctx);
     let secured = false;
+    // Until the handshake has chosen a protocol no HTTP server owns this socket, so nothing would
+    // close it: a client that leaves before or during the handshake (EOF: the edge passes the
+    // client's FIN on) or never sends a ClientHello would hold it, and the edge's side, forever
+    // (issue 6: 10,000 dropped connections left some 5,600 descriptors open in the edge).
+    const leftEarly = (): void => {
+      tlsSocket.destroy();
+    };
+    tlsSocket.once('end', leftEarly);
+    tlsSocket.setTimeout(HANDSHAKE_TIMEOUT_MS, leftEarly);
     // Dispatch once ALPN is known. Bytes the client sends right after its handshake wait in the
     // socket's buffer; both protocol handlers read them from there.
     tlsSocket.once('secure', () => {
       secured = true;
+      tlsSocket.removeListener('end', leftEarly);
+      tlsSocket.setTimeout(0);
       if (tlsSocket.alpnProtocol === 'h2') h2.serve(tlsSocket, ctx);
       else inner.emit('connection', tlsSocket);
     });
