@@ -2,7 +2,7 @@
 // in, JSON out, the clock an argument. The ordering rules are core/report.ts's (orderGroups), so the
 // API, the report and the dashboard list groups the same way.
 import { MeterError } from './errors.js';
-import { orderGroups, resolvePeriod, type Period, type Totals } from './report.js';
+import { orderGroups, resolvePeriod, zeroTotals, type Period, type Totals } from './report.js';
 import type { RequestRow } from './request-row.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -128,17 +128,6 @@ interface Group extends Totals {
   provider: string | null;
 }
 
-const zero = (): Totals => ({
-  requests: 0,
-  inputTokens: 0,
-  outputTokens: 0,
-  thinkingTokens: 0,
-  cacheReadTokens: 0,
-  cacheWriteTokens: 0,
-  costMinor: 0,
-  estimatedCostMinor: 0,
-  unknownCostRequests: 0,
-});
 
 function fold(cells: readonly Cell[], keyOf: (c: Cell) => { key: string; provider: string | null }): Group[] {
   const out = new Map<string, Group>();
@@ -146,8 +135,8 @@ function fold(cells: readonly Cell[], keyOf: (c: Cell) => { key: string; provide
     const k = keyOf(c);
     const id = `${k.key}\u0000${k.provider ?? ''}`;
     let g = out.get(id);
-    if (!g) out.set(id, (g = { ...zero(), key: k.key, provider: k.provider }));
-    for (const f of Object.keys(zero()) as Array<keyof Totals>) g[f] += c[f];
+    if (!g) out.set(id, (g = { ...zeroTotals(), key: k.key, provider: k.provider }));
+    for (const f of Object.keys(zeroTotals()) as Array<keyof Totals>) g[f] += c[f];
   }
   return [...out.values()];
 }
@@ -170,7 +159,7 @@ export function statsJson(period: Period, summary: Summary, cells: readonly Cell
   const days = daysOf(period);
   if (days) {
     const seen = new Set(byDay.map((g) => g.key));
-    for (const d of days) if (!seen.has(d)) byDay.push({ ...zero(), key: d, provider: null });
+    for (const d of days) if (!seen.has(d)) byDay.push({ ...zeroTotals(), key: d, provider: null });
   }
   const byDayProvider = fold(cells, (c) => ({ key: c.day, provider: c.provider }));
   return {

@@ -19,6 +19,21 @@ export interface Totals {
   estimatedCostMinor: number;
   unknownCostRequests: number;
 }
+/** Totals of nothing: where every sum starts. */
+export function zeroTotals(): Totals {
+  return {
+    requests: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    thinkingTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costMinor: 0,
+    estimatedCostMinor: 0,
+    unknownCostRequests: 0,
+  };
+}
+
 export interface SummaryData extends Totals {
   projects: number;
   models: number;

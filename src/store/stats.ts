@@ -2,6 +2,7 @@
 // their sums from. Every query is parameterised; the grouping expressions come from a fixed table,
 // never from user text. The time filter is a half-open range on requested_at (ISO-8601 UTC text,
 // so text order is time order).
+import { zeroTotals } from '../core/report.js';
 import type { Db } from './db.js';
 
 /** The project the self-test writes to: left out of aggregates unless asked for. */
@@ -276,17 +277,7 @@ function chooseScan(db: Db, f: StatsFilter): boolean {
   return inPeriod > total / 4;
 }
 
-const EMPTY_TOTALS = (): StatsTotals => ({
-  requests: 0,
-  inputTokens: 0,
-  outputTokens: 0,
-  thinkingTokens: 0,
-  cacheReadTokens: 0,
-  cacheWriteTokens: 0,
-  costMinor: 0,
-  estimatedCostMinor: 0,
-  unknownCostRequests: 0,
-});
+const EMPTY_TOTALS = (): StatsTotals => zeroTotals();
 
 function addTotals(into: StatsTotals, t: StatsTotals): void {
   into.requests += t.requests;

@@ -14,6 +14,7 @@ import {
   type ReportJson,
   type ReportSource,
   type SummaryData,
+  zeroTotals,
 } from '../../core/report.js';
 import { openDb, SELFTEST_PROJECT, statsAggregate, type Db } from '../../store/index.js';
 import type { Style } from '../output/style.js';
@@ -42,15 +43,7 @@ export interface ReportDeps {
 }
 
 const EMPTY_SUMMARY: SummaryData = {
-  requests: 0,
-  inputTokens: 0,
-  outputTokens: 0,
-  thinkingTokens: 0,
-  cacheReadTokens: 0,
-  cacheWriteTokens: 0,
-  costMinor: 0,
-  estimatedCostMinor: 0,
-  unknownCostRequests: 0,
+  ...zeroTotals(),
   projects: 0,
   models: 0,
   lastRequestAt: null,
