@@ -15,6 +15,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
+import { repoRoot, sharedDir } from './fixtures.js';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
@@ -42,15 +43,10 @@ export interface FakeProvider {
 type Json = Record<string, unknown>;
 
 export function fixturesDir(): string {
-  const shared = process.env.HALTON_SHARED_DIR ?? join(repoRoot(), '..', 'shared');
-  return join(shared, 'fixtures', 'wire');
+  return join(sharedDir(), 'fixtures', 'wire');
 }
 
-export function repoRoot(): string {
-  let dir = import.meta.dirname;
-  while (!existsSync(join(dir, 'package.json'))) dir = join(dir, '..');
-  return dir;
-}
+export { repoRoot };
 
 export const DEFAULT_ANTHROPIC_USAGE = { input_tokens: 1200, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 345 };
 export const DEFAULT_OPENAI_USAGE = {

@@ -2,9 +2,11 @@
 // daemon would hand an adapter: request.json gives host/path/method/body, response.txt the decoded
 // body (split into SSE events by our own splitter, fed in awkward chunks), meta.json status/headers.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exchange, SseEvent } from '../../src/core/exchange.js';
+import type { AdapterId } from '../../src/adapters/index.js';
 import { SseSplitter } from '../../src/adapters/sse.js';
 import { isRecord } from '../../src/adapters/json-util.js';
 
@@ -44,8 +46,24 @@ export function repoRoot(): string {
   }
 }
 
+let shared: string | null = null;
+
+/**
+ * `../shared` beside the checkout (HALTON_SHARED_DIR overrides). A clone made somewhere else
+ * (`git clone . /tmp/x`, as CI does) has no `../shared`: it finds the one beside the repository it
+ * was cloned from, when that is a local directory.
+ */
 export function sharedDir(): string {
-  return process.env.HALTON_SHARED_DIR ?? join(repoRoot(), '..', 'shared');
+  if (process.env.HALTON_SHARED_DIR) return process.env.HALTON_SHARED_DIR;
+  if (shared !== null) return shared;
+  const beside = join(repoRoot(), '..', 'shared');
+  shared = beside;
+  if (!existsSync(beside)) {
+    const r = spawnSync('git', ['-C', repoRoot(), 'config', '--get', 'remote.origin.url'], { encoding: 'utf8' });
+    const origin = (r.stdout ?? '').trim().replace(/^file:\/\//, '');
+    if (origin !== '' && isAbsolute(origin) && existsSync(join(origin, '..', 'shared'))) shared = join(origin, '..', 'shared');
+  }
+  return shared;
 }
 
 export function wireFixturesRoot(): string {
@@ -139,4 +157,34 @@ export function fixtureExchange(fx: WireFixture, opts: ExchangeOptions = {}): Ex
     requestJson: fx.request.body ?? null,
     response: { status: fx.meta.status, headers, bodyText, events, truncated: false, outcome: 'completed' },
   };
+}
+
+/** The adapter a fixture's shape calls for, from its meta alone (provider and api). */
+export function fixtureAdapter(meta: FixtureMeta): AdapterId | null {
+  const { provider, api } = meta;
+  switch (api) {
+    case 'anthropic-messages':
+      return provider === 'xai' ? 'xai-messages' : 'anthropic';
+    case 'anthropic-count-tokens':
+      return 'anthropic';
+    case 'anthropic-batch-results':
+      return 'anthropic-batch-results';
+    case 'openai-chat':
+      // Compatible servers speak the chat shape; xAI counts reasoning outside completion_tokens.
+      return provider === 'xai' ? 'xai-chat' : 'openai-chat';
+    case 'openai-completions':
+      return 'openai-completions';
+    case 'openai-responses':
+      if (provider === 'xai') return 'xai-responses';
+      return provider === 'codex' ? 'codex' : 'openai-responses';
+    case 'openai-embeddings':
+      return 'openai-embeddings';
+    case 'gemini-generate':
+    case 'gemini-embed':
+    case 'gemini-count-tokens':
+      // Vertex captures share the Gemini API's body shape.
+      return provider === 'gemini-code-assist' ? 'gemini-code-assist' : 'gemini';
+    default:
+      return null;
+  }
 }

@@ -3,7 +3,7 @@
 // from ../shared/pricing/genai-prices/data.v2.json with the test's own integer arithmetic, so the
 // pricing code cannot agree with itself.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Exchange, ObservedResponse, Outcome, SseEvent } from '../../src/core/exchange.js';
@@ -15,18 +15,12 @@ import { loadBundledTable } from '../../src/pricing/index.js';
 import { quoteExchange } from '../../src/pricing/quote-exchange.js';
 import type { Attribution } from '../../src/daemon/attribution/index.js';
 import { meterExchange, requestedModel, requestStreams, type FinishedExchange, type MeterDeps, type Pricer } from '../../src/daemon/meter.js';
+import { sharedDir } from '../helpers/fixtures.js';
 
 // ---------------------------------------------------------------------------------------------
 // Expected prices, straight from the source data.
 
-function repoRoot(): string {
-  let dir = import.meta.dirname;
-  while (!existsSync(join(dir, 'package.json'))) dir = join(dir, '..');
-  return dir;
-}
-
-const SHARED = process.env.HALTON_SHARED_DIR ?? join(repoRoot(), '..', 'shared');
-const DATA = JSON.parse(readFileSync(join(SHARED, 'pricing', 'genai-prices', 'data.v2.json'), 'utf8')) as Array<{
+const DATA = JSON.parse(readFileSync(join(sharedDir(), 'pricing', 'genai-prices', 'data.v2.json'), 'utf8')) as Array<{
   id: string;
   models: Array<{ id: string; prices: Record<string, unknown> | unknown[] }>;
 }>;
