@@ -11,39 +11,10 @@ import { adapterById, findAdapter, type AdapterId } from '../../src/adapters/ind
 import type { ParsedUsage } from '../../src/core/parsed.js';
 import { meteredHost } from '../../src/core/providers.js';
 import type { Usage } from '../../src/core/usage.js';
-import { fixtureExchange, listFixtures, loadFixture, repoRoot, wireFixturesRoot, type WireFixture } from '../helpers/fixtures.js';
+import { fixtureAdapter, fixtureExchange, listFixtures, loadFixture, repoRoot, wireFixturesRoot, type WireFixture } from '../helpers/fixtures.js';
 
 const EXTRA_ROOT = join(repoRoot(), 'test', 'fixtures', 'wire-extra');
 
-/** The adapter a fixture's shape calls for, from its meta alone (provider and api). */
-function adapterFor(fx: WireFixture): AdapterId | null {
-  const { provider, api } = fx.meta;
-  switch (api) {
-    case 'anthropic-messages':
-      return provider === 'xai' ? 'xai-messages' : 'anthropic';
-    case 'anthropic-count-tokens':
-      return 'anthropic';
-    case 'anthropic-batch-results':
-      return 'anthropic-batch-results';
-    case 'openai-chat':
-      // Compatible servers speak the chat shape; xAI counts reasoning outside completion_tokens.
-      return provider === 'xai' ? 'xai-chat' : 'openai-chat';
-    case 'openai-completions':
-      return 'openai-completions';
-    case 'openai-responses':
-      if (provider === 'xai') return 'xai-responses';
-      return provider === 'codex' ? 'codex' : 'openai-responses';
-    case 'openai-embeddings':
-      return 'openai-embeddings';
-    case 'gemini-generate':
-    case 'gemini-embed':
-    case 'gemini-count-tokens':
-      // Vertex captures share the Gemini API's body shape.
-      return provider === 'gemini-code-assist' ? 'gemini-code-assist' : 'gemini';
-    default:
-      return null;
-  }
-}
 
 // ---- independent normaliser ------------------------------------------------------------------
 
@@ -272,7 +243,7 @@ function runCorpus(label: string, root: string, minimum: number): void {
     });
     for (const id of ids) {
       const fx = loadFixture(id, root);
-      const adapter = adapterFor(fx);
+      const adapter = fixtureAdapter(fx.meta);
       if (adapter === null) {
         // Every api value of both corpora maps to an adapter; a new one must be taught here first.
         test(`${id} (${fx.meta.api})`, () => assert.fail(`no adapter for api ${fx.meta.api} (provider ${fx.meta.provider})`));

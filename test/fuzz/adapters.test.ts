@@ -20,7 +20,7 @@ import type { RequestRow } from '../../src/core/request-row.js';
 import type { Usage } from '../../src/core/usage.js';
 import { meterExchange } from '../../src/daemon/meter.js';
 import { assertSameJson, fuzzConfig, isCount, mutate, randomCuts, runTarget, splitAt, wireSeeds, type FuzzTarget, type Rng, type WireSeed } from '../helpers/fuzz.js';
-import type { FixtureMeta } from '../helpers/fixtures.js';
+import { fixtureAdapter } from '../helpers/fixtures.js';
 
 interface AdapterOptions {
   adapter: AdapterId;
@@ -41,33 +41,6 @@ interface AdapterOptions {
   truncated: boolean;
 }
 
-/** The adapter a fixture's shape calls for (the contract test's table, by api and provider). */
-function naturalAdapter(meta: FixtureMeta): AdapterId | null {
-  const { provider, api } = meta;
-  switch (api) {
-    case 'anthropic-messages':
-      return provider === 'xai' ? 'xai-messages' : 'anthropic';
-    case 'anthropic-count-tokens':
-      return 'anthropic';
-    case 'anthropic-batch-results':
-      return 'anthropic-batch-results';
-    case 'openai-chat':
-      return provider === 'xai' ? 'xai-chat' : 'openai-chat';
-    case 'openai-completions':
-      return 'openai-completions';
-    case 'openai-responses':
-      if (provider === 'xai') return 'xai-responses';
-      return provider === 'codex' ? 'codex' : 'openai-responses';
-    case 'openai-embeddings':
-      return 'openai-embeddings';
-    case 'gemini-generate':
-    case 'gemini-embed':
-    case 'gemini-count-tokens':
-      return provider === 'gemini-code-assist' ? 'gemini-code-assist' : 'gemini';
-    default:
-      return null;
-  }
-}
 
 /** Where each adapter is called, for inputs that come from another adapter's captures. */
 const ENDPOINTS: Record<AdapterId, ReadonlyArray<readonly [string, string, string]>> = {
@@ -107,7 +80,7 @@ const seeds = wireSeeds();
 const bodies = seeds.map((s) => s.compact);
 const byAdapter = new Map<AdapterId, WireSeed[]>();
 for (const s of seeds) {
-  const id = naturalAdapter(s.meta);
+  const id = fixtureAdapter(s.meta);
   if (id !== null) byAdapter.set(id, [...(byAdapter.get(id) ?? []), s]);
 }
 
@@ -115,7 +88,7 @@ function pickSeed(rng: Rng, adapter: AdapterId): { seed: WireSeed; natural: bool
   const own = byAdapter.get(adapter) ?? [];
   if (own.length > 0 && rng.chance(0.7)) return { seed: rng.pick(own), natural: true };
   const seed = rng.pick(seeds);
-  return { seed, natural: naturalAdapter(seed.meta) === adapter };
+  return { seed, natural: fixtureAdapter(seed.meta) === adapter };
 }
 
 function splitEvents(input: Buffer, cap: number | null, cuts: readonly number[]): { events: SseEvent[]; truncated: boolean } {
