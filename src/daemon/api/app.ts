@@ -63,15 +63,18 @@ function projectPath(suffix: string): RegExp {
   return new RegExp(`^/v1/projects/(.+?)${suffix.replace('.', '\\.')}$`);
 }
 
-/** Every page of a request listing, as CSV lines (header first). */
-async function* csvPages(query: QueryRunner, project: string | null, provider: string | null): AsyncGenerator<string> {
+type CsvPage = { items: RequestItemJson[]; next_cursor: string | null };
+const CSV_PAGE = '500';
+
+/** Every page of a request listing as CSV lines (header first), from the first page on. */
+async function* csvPages(query: QueryRunner, project: string | null, provider: string | null, first: CsvPage): AsyncGenerator<string> {
   yield `${REQUEST_CSV_COLUMNS.join(',')}\n`;
-  let cursor: string | null = null;
-  do {
-    const page: { items: RequestItemJson[]; next_cursor: string | null } = await query.run('requests', { project, provider, limit: '500', cursor });
+  let page = first;
+  for (;;) {
     yield page.items.map((it) => `${csvLine(REQUEST_CSV_COLUMNS.map((c) => it[c]))}\n`).join('');
-    cursor = page.next_cursor;
-  } while (cursor !== null);
+    if (page.next_cursor === null) return;
+    page = await query.run('requests', { project, provider, limit: CSV_PAGE, cursor: page.next_cursor });
+  }
 }
 
 export function createApp(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -117,9 +120,11 @@ export function createApp(deps: ApiDeps): (req: IncomingMessage, res: ServerResp
       path: projectPath('/requests.csv'),
       handler: async ({ url, params }) => {
         const slug = params[0];
-        // Asked once up front so an unknown project or bad provider is a 404/400, not a cut-off file.
-        await data().run('requests', { project: slug, provider: q(url, 'provider'), limit: '1', cursor: null });
-        return { status: 200, csv: csvPages(data(), slug, q(url, 'provider')), filename: `${slug.replace(/[^a-z0-9._-]+/g, '_')}-requests.csv` };
+        const provider = q(url, 'provider');
+        // The first page is read before the headers go, so an unknown project or a bad provider is a
+        // 404/400, not a cut-off file.
+        const first = await data().run('requests', { project: slug, provider, limit: CSV_PAGE, cursor: null });
+        return { status: 200, csv: csvPages(data(), slug, provider, first), filename: `${slug.replace(/[^a-z0-9._-]+/g, '_')}-requests.csv` };
       },
     },
     { path: projectPath('/requests'), handler: ({ url, params }) => requestList(params[0], url) },
@@ -164,14 +169,12 @@ export function createApp(deps: ApiDeps): (req: IncomingMessage, res: ServerResp
       return;
     }
     let url: URL;
-    let pathname: string;
     try {
       url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      pathname = url.pathname;
-      decodeURIComponent(pathname);
     } catch {
       return fail(400, 'bad_request', 'bad request target');
     }
+    const pathname = url.pathname;
     let found: { handler: Handler; params: string[] } | null;
     try {
       found = match(pathname);
