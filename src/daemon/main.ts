@@ -242,8 +242,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       // in-flight exchanges are done; closing them earlier would race requests already on the wire.
       intercept.close();
       const deadline = Date.now() + (opts.drainMs ?? 20_000);
-      const settle = async (): Promise<void> => {
-        while (inFlight.size > 0 && Date.now() < deadline) {
+      const settle = async (until = deadline): Promise<void> => {
+        while (inFlight.size > 0 && Date.now() < until) {
           await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 100))]);
         }
       };
@@ -264,7 +264,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       intercept.closeAllConnections();
       // Exchanges cut here still end as one (aborted) row each: let their metering queue it before the
       // writer's last flush, instead of losing it uncounted after daemon.exit.
-      if (unfinished > 0) await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 3000))]);
+      await settle(Date.now() + 3000);
       api.closeAllConnections();
       api.close();
       await query.close();
